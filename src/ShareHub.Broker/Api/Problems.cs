@@ -1,0 +1,88 @@
+using System.Data.Common;
+using FluentValidation.Results;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.EntityFrameworkCore;
+
+namespace ShareHub.Broker.Api;
+
+/// <summary>
+/// RFC 9457 problem details with stable codes: the code is in <c>type</c> (<c>urn:sharehub:error:SH-…</c>) and in the
+/// <c>code</c> extension member, so clients and audit readers can rely on it.
+/// </summary>
+internal static class Problems
+{
+    public static ProblemHttpResult Forbidden(string detail) => Create(StatusCodes.Status403Forbidden, ErrorCodes.Forbidden, "Forbidden", detail);
+
+    public static ProblemHttpResult NotFound(string detail) => Create(StatusCodes.Status404NotFound, ErrorCodes.NotFound, "Not found", detail);
+
+    public static ProblemHttpResult Malformed(string detail) => Create(StatusCodes.Status400BadRequest, ErrorCodes.MalformedBody, "Malformed request", detail);
+
+    public static ProblemHttpResult Create(int status, string code, string title, string detail) =>
+        TypedResults.Problem(detail, statusCode: status, title: title, type: ErrorCodes.TypeUri(code),
+            extensions: new Dictionary<string, object?> { ["code"] = code });
+
+    /// <summary>A 400 listing every failed field, each with its message and stable code.</summary>
+    public static ValidationProblem Validation(ValidationResult result)
+    {
+        var errors = result.Errors
+            .GroupBy(e => e.PropertyName)
+            .ToDictionary(g => g.Key, g => g.Select(e => e.ErrorMessage).Distinct().ToArray());
+        var codes = result.Errors
+            .GroupBy(e => e.PropertyName)
+            .ToDictionary(g => g.Key, g => g.Select(e => e.ErrorCode).Distinct().ToArray());
+        return TypedResults.ValidationProblem(errors,
+            detail: "The signal was not accepted and nothing was stored.",
+            title: "Invalid signal",
+            type: ErrorCodes.TypeUri(ErrorCodes.InvalidSignal),
+            extensions: new Dictionary<string, object?> { ["code"] = ErrorCodes.InvalidSignal, ["codes"] = codes });
+    }
+
+    /// <summary>
+    /// Status codes produced outside endpoint code (authentication challenges, body binding failures, request size
+    /// limits) get a problem body with a stable code too.
+    /// </summary>
+    public static string CodeForStatus(int status) => status switch
+    {
+        StatusCodes.Status400BadRequest => ErrorCodes.MalformedBody,
+        StatusCodes.Status401Unauthorized => ErrorCodes.Unauthenticated,
+        StatusCodes.Status403Forbidden => ErrorCodes.Forbidden,
+        StatusCodes.Status404NotFound => ErrorCodes.NotFound,
+        StatusCodes.Status413PayloadTooLarge => ErrorCodes.BodyTooLarge,
+        StatusCodes.Status503ServiceUnavailable => ErrorCodes.StorageUnavailable,
+        _ => $"SH-H{status:D4}",
+    };
+}
+
+/// <summary>
+/// Maps an unreachable or failing database to 503 with a ProblemDetails body: the transaction did not commit, so
+/// nothing was stored and the client may retry.
+/// </summary>
+internal sealed class StorageUnavailableHandler(IProblemDetailsService problems, ILogger<StorageUnavailableHandler> logger) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
+    {
+        if (exception is not (DbException or DbUpdateException or TimeoutException) && exception.InnerException is not DbException)
+        {
+            return false;
+        }
+
+        logger.LogError(exception, "Storage unavailable; request refused with 503");
+        httpContext.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+        httpContext.Response.Headers.RetryAfter = "5";
+        return await problems.TryWriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = httpContext,
+            Exception = exception,
+            ProblemDetails = new ProblemDetails
+            {
+                Status = StatusCodes.Status503ServiceUnavailable,
+                Title = "Storage unavailable",
+                Detail = "The hub cannot reach its database. Nothing was stored; retry later.",
+                Type = ErrorCodes.TypeUri(ErrorCodes.StorageUnavailable),
+                Extensions = { ["code"] = ErrorCodes.StorageUnavailable },
+            },
+        }).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,103 @@
+using System.Security.Claims;
+using FluentValidation;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using ShareHub.Broker.Data;
+using ShareHub.Broker.Delivery;
+using ShareHub.Broker.Policies;
+using ShareHub.Broker.Security;
+using ShareHub.Contracts;
+
+namespace ShareHub.Broker.Api;
+
+/// <summary>The signals API: <c>POST /api/v1/signals</c> and <c>GET /api/v1/signals/{id}</c>.</summary>
+public static class SignalsApi
+{
+    /// <summary>Maps the signals endpoints.</summary>
+    public static IEndpointRouteBuilder MapSignalsApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/api/v1/signals").RequireAuthorization(HubClaims.SubmitPolicy);
+        group.MapPost("/", SubmitAsync);
+        group.MapGet("/{id:guid}", GetAsync);
+        return app;
+    }
+
+    /// <summary>
+    /// Submits a signal. The provider is the caller's organisation. Invalid input is a 400 ProblemDetails and
+    /// nothing is stored; otherwise 202 with the per-recipient decisions (deliveries follow asynchronously).
+    /// </summary>
+    internal static async Task<Results<Accepted<SubmitSignalResponse>, ValidationProblem, ProblemHttpResult>> SubmitAsync(
+        SubmitSignalRequest? request,
+        ClaimsPrincipal user,
+        IValidator<SignalSubmission> validator,
+        PolicyStore policies,
+        SignalIntake intake,
+        CancellationToken cancellationToken)
+    {
+        var provider = user.GetOrganisation();
+        if (provider is null || !policies.Current.IsParticipant(provider))
+        {
+            return Problems.Forbidden($"Organisation '{provider}' is not a participant of the partnership and cannot submit signals.");
+        }
+
+        if (request is null)
+        {
+            return Problems.Malformed("The request body is empty; expected a signal as JSON.");
+        }
+
+        var submission = new SignalSubmission(provider, request);
+        var validation = await validator.ValidateAsync(submission, cancellationToken).ConfigureAwait(false);
+        if (!validation.IsValid)
+        {
+            return Problems.Validation(validation);
+        }
+
+        var response = await intake.SubmitAsync(provider, user.GetActor(), request, cancellationToken).ConfigureAwait(false);
+        return TypedResults.Accepted($"/api/v1/signals/{response.SignalId}", response);
+    }
+
+    /// <summary>The decisions and delivery progress of a signal; only its provider may see it.</summary>
+    internal static async Task<Results<Ok<SignalStatusResponse>, ProblemHttpResult>> GetAsync(
+        Guid id,
+        ClaimsPrincipal user,
+        HubDbContext db,
+        CancellationToken cancellationToken)
+    {
+        var provider = user.GetOrganisation();
+        var signal = await db.Signals.AsNoTracking().SingleOrDefaultAsync(s => s.Id == id, cancellationToken).ConfigureAwait(false);
+        if (signal is null || signal.Provider != provider)
+        {
+            // Same answer for "absent" and "not yours": a partner learns nothing about others' signals.
+            return Problems.NotFound($"No signal {id} submitted by '{provider}'.");
+        }
+
+        var decisions = await db.AuditEntries.AsNoTracking()
+            .Where(a => a.SignalId == id && a.Kind == AuditKinds.Decision)
+            .OrderBy(a => a.Id)
+            .ToListAsync(cancellationToken).ConfigureAwait(false);
+        var outbox = await db.Outbox.AsNoTracking().Where(o => o.SignalId == id)
+            .ToDictionaryAsync(o => o.DeliveryId, cancellationToken).ConfigureAwait(false);
+        var deliveryIds = outbox.Keys.ToList();
+        var acks = await db.Acknowledgements.AsNoTracking().Where(a => deliveryIds.Contains(a.DeliveryId))
+            .ToDictionaryAsync(a => a.DeliveryId, cancellationToken).ConfigureAwait(false);
+
+        var recipients = decisions.Select(d =>
+        {
+            OutboxMessage? row = null;
+            Acknowledgement? ack = null;
+            if (d.DeliveryId is { } deliveryId)
+            {
+                outbox.TryGetValue(deliveryId, out row);
+                acks.TryGetValue(deliveryId, out ack);
+            }
+
+            var state = d.Outcome != "permit" ? "refused"
+                : ack is not null ? "acknowledged"
+                : row?.DispatchedAt is not null ? "dispatched"
+                : "queued";
+            return new RecipientStatusDto(d.Recipient!, d.Outcome == "permit", d.ReasonCode, d.Explanation, d.RuleId, d.LegalGround, d.Obligations, state, row?.DispatchedAt, ack?.AcknowledgedAt);
+        }).ToList();
+
+        return TypedResults.Ok(new SignalStatusResponse(signal.Id, signal.Provider, signal.Category, signal.Purpose, signal.CaseReference, signal.SubmittedAt, signal.PolicyVersion, recipients));
+    }
+}

@@ -1,0 +1,169 @@
+using FluentValidation;
+using MassTransit;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using ShareHub.Broker.Api;
+using ShareHub.Broker.Configuration;
+using ShareHub.Broker.Data;
+using ShareHub.Broker.Delivery;
+using ShareHub.Broker.Policies;
+using ShareHub.Broker.Security;
+
+namespace ShareHub.Broker;
+
+/// <summary>
+/// Extra receive endpoints on the hub's bus. Used by the demo (partners in the same process on the in-memory
+/// transport) and by tests; a production hub registers none.
+/// </summary>
+/// <param name="Configure">Called while the bus is configured.</param>
+public sealed record BusEndpointContribution(Action<IBusRegistrationContext, IBusFactoryConfigurator> Configure);
+
+/// <summary>Wiring of the broker host (eShop style: Program.cs stays short).</summary>
+public static class BrokerExtensions
+{
+    /// <summary>Registers everything the broker needs, according to the <c>ShareHub</c> configuration section.</summary>
+    public static WebApplicationBuilder AddBroker(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        var configuration = builder.Configuration.GetSection(ShareHubOptions.Section);
+        var settings = configuration.Get<ShareHubOptions>() ?? new ShareHubOptions();
+
+        services.AddOptions<ShareHubOptions>().Bind(configuration).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ShareHubOptions>, ShareHubOptionsValidator>();
+        services.AddSingleton(TimeProvider.System);
+
+        services.AddDbContext<HubDbContext>(options => UseDatabase(options, settings));
+
+        services.AddSingleton<PolicyStore>();
+        services.AddSingleton<PartnershipKey>();
+        services.AddScoped<IValidator<SignalSubmission>, SignalValidator>();
+        services.AddScoped<SignalIntake>();
+        services.AddSingleton<OutboxDispatcher>();
+        services.AddHostedService(sp => sp.GetRequiredService<OutboxDispatcher>());
+
+        services.AddMassTransit(bus =>
+        {
+            bus.AddConsumer<DeliveryAcknowledgedConsumer, DeliveryAcknowledgedConsumerDefinition>();
+            if (settings.Bus == BusTransport.RabbitMq)
+            {
+                bus.UsingRabbitMq((context, cfg) =>
+                {
+                    cfg.Host(new Uri(settings.RabbitMqUri));
+                    ConfigureEndpoints(context, cfg);
+                });
+            }
+            else
+            {
+                bus.UsingInMemory((context, cfg) => ConfigureEndpoints(context, cfg));
+            }
+        });
+
+        AddSecurity(builder, settings);
+
+        services.AddProblemDetails();
+        services.AddExceptionHandler<BadRequestHandler>();
+        services.AddExceptionHandler<StorageUnavailableHandler>();
+        // Unreadable bodies raise BadHttpRequestException in every environment, so BadRequestHandler answers them
+        // the same way (with a stable code) in Development and Production.
+        services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+
+        // The whole request body is bounded, not only the payload: a signal envelope plus the payload limit.
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = settings.MaxPayloadBytes + (64 * 1024));
+        services.Configure<KestrelServerOptions>(k => k.AddServerHeader = false);
+        return builder;
+    }
+
+    private static void ConfigureEndpoints<T>(IBusRegistrationContext context, IBusFactoryConfigurator<T> cfg)
+        where T : IReceiveEndpointConfigurator
+    {
+        foreach (var contribution in context.GetServices<BusEndpointContribution>())
+        {
+            contribution.Configure(context, cfg);
+        }
+
+        cfg.ConfigureEndpoints(context);
+    }
+
+    private static void UseDatabase(DbContextOptionsBuilder options, ShareHubOptions settings)
+    {
+        switch (settings.Database)
+        {
+            case DatabaseProvider.Postgres:
+                options.UseNpgsql(settings.ConnectionString);
+                break;
+            case DatabaseProvider.SqlServer:
+                options.UseSqlServer(settings.ConnectionString);
+                break;
+            default:
+                options.UseSqlite(settings.ConnectionString);
+                break;
+        }
+    }
+
+    private static void AddSecurity(WebApplicationBuilder builder, ShareHubOptions settings)
+    {
+        var authentication = builder.Services.AddAuthentication(DevelopmentAuthenticationHandler.SchemeName);
+        if (settings.Authentication.Mode == AuthenticationMode.Development)
+        {
+            authentication.AddScheme<AuthenticationSchemeOptions, DevelopmentAuthenticationHandler>(DevelopmentAuthenticationHandler.SchemeName, null);
+        }
+        else
+        {
+            // No scheme authenticates anybody: every protected call is answered 401.
+            authentication.AddScheme<AuthenticationSchemeOptions, NoAuthenticationHandler>(DevelopmentAuthenticationHandler.SchemeName, null);
+        }
+
+        builder.Services.AddAuthorizationBuilder()
+            .AddPolicy(HubClaims.SubmitPolicy, p => p.RequireAuthenticatedUser().RequireClaim(HubClaims.Organisation))
+            .AddPolicy(HubClaims.AuditPolicy, p => p.RequireAuthenticatedUser().RequireClaim(HubClaims.Organisation)
+                .RequireRole(HubClaims.PrivacyOfficerRole, HubClaims.PartnershipPrivacyOfficerRole));
+    }
+
+    /// <summary>The middleware pipeline: problem details for every error, then authentication.</summary>
+    public static WebApplication UseBroker(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages(async context =>
+        {
+            var http = context.HttpContext;
+            var status = http.Response.StatusCode;
+            var code = Problems.CodeForStatus(status);
+            var problems = http.RequestServices.GetRequiredService<IProblemDetailsService>();
+            await problems.WriteAsync(new ProblemDetailsContext
+            {
+                HttpContext = http,
+                ProblemDetails =
+                {
+                    Status = status,
+                    Type = ErrorCodes.TypeUri(code),
+                    Extensions = { ["code"] = code },
+                },
+            }).ConfigureAwait(false);
+        });
+        var limit = app.Services.GetRequiredService<IOptions<ShareHubOptions>>().Value.MaxPayloadBytes + (64L * 1024);
+        app.UseMiddleware<RequestBodyLimitMiddleware>(limit);
+        app.UseAuthentication();
+        app.UseAuthorization();
+        return app;
+    }
+
+    /// <summary>
+    /// Prepares storage and loads the policy set before the host starts serving. An invalid policy set or an
+    /// unreachable database stops the hub here with a message saying what is wrong.
+    /// </summary>
+    public static async Task InitialiseBrokerAsync(this WebApplication app, CancellationToken cancellationToken = default)
+    {
+        var settings = app.Services.GetRequiredService<IOptions<ShareHubOptions>>().Value;
+        using (var scope = app.Services.CreateScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<HubDbContext>();
+            await HubDatabase.EnsureReadyAsync(db, settings, cancellationToken).ConfigureAwait(false);
+        }
+
+        var policies = app.Services.GetRequiredService<PolicyStore>();
+        await policies.LoadInitialAsync(cancellationToken).ConfigureAwait(false);
+        policies.Watch();
+    }
+}

@@ -1,0 +1,167 @@
+using Microsoft.Extensions.Options;
+
+namespace ShareHub.Broker.Configuration;
+
+/// <summary>Which database the hub stores signals, audit entries and the outbox in.</summary>
+public enum DatabaseProvider
+{
+    /// <summary>Embedded default: a SQLite file. For the demo and a single small installation.</summary>
+    Sqlite,
+
+    /// <summary>PostgreSQL via Npgsql: the real server tested in CI.</summary>
+    Postgres,
+
+    /// <summary>Microsoft SQL Server: a supported production provider.</summary>
+    SqlServer,
+}
+
+/// <summary>Which message bus transport carries deliveries to partners.</summary>
+public enum BusTransport
+{
+    /// <summary>Embedded default: MassTransit's in-memory transport (partners in the same process, demo only).</summary>
+    InMemory,
+
+    /// <summary>RabbitMQ: the real transport; each partner consumes its own durable queue.</summary>
+    RabbitMq,
+}
+
+/// <summary>How API callers are authenticated.</summary>
+public enum AuthenticationMode
+{
+    /// <summary>No authentication scheme is configured: every API call is refused with 401.</summary>
+    None,
+
+    /// <summary>
+    /// DEVELOPMENT ONLY: the caller names its organisation in a request header. Refused at start-up
+    /// in the Production environment. Stands in until OpenIddict tokens land (see docs/security.md).
+    /// </summary>
+    Development,
+}
+
+/// <summary>Options of the <c>ShareHub</c> configuration section (environment: <c>ShareHub__Database</c>, …).</summary>
+public sealed class ShareHubOptions
+{
+    /// <summary>Configuration section name.</summary>
+    public const string Section = "ShareHub";
+
+    /// <summary>Database provider (<c>ShareHub__Database</c>).</summary>
+    public DatabaseProvider Database { get; set; } = DatabaseProvider.Sqlite;
+
+    /// <summary>Connection string for <see cref="Database"/> (<c>ShareHub__ConnectionString</c>).</summary>
+    public string ConnectionString { get; set; } = "Data Source=.data/sharehub.db";
+
+    /// <summary>Bus transport (<c>ShareHub__Bus</c>).</summary>
+    public BusTransport Bus { get; set; } = BusTransport.InMemory;
+
+    /// <summary>RabbitMQ address, including vhost and credentials (<c>ShareHub__RabbitMqUri</c>).</summary>
+    public string RabbitMqUri { get; set; } = "amqp://sharehub:sharehub-dev@127.0.0.1:5672/sharehub";
+
+    /// <summary>Directory holding the policy set; relative paths are searched upwards from the working directory.</summary>
+    public string PoliciesPath { get; set; } = "policies";
+
+    /// <summary>
+    /// Base64 secret (≥ 32 bytes) keying BSN pseudonyms (HMAC-SHA256). Shared by the partnership, never by a single
+    /// partner. Required outside Development.
+    /// </summary>
+    public string? PartnershipKey { get; set; }
+
+    /// <summary>Maximum size of a signal's payload in UTF-8 bytes.</summary>
+    public int MaxPayloadBytes { get; set; } = 64 * 1024;
+
+    /// <summary>Maximum number of intended recipients per signal.</summary>
+    public int MaxRecipients { get; set; } = 32;
+
+    /// <summary>Authentication settings.</summary>
+    public AuthenticationOptions Authentication { get; set; } = new();
+
+    /// <summary>Outbox dispatcher settings.</summary>
+    public DispatcherOptions Dispatcher { get; set; } = new();
+
+    /// <summary>Authentication settings.</summary>
+    public sealed class AuthenticationOptions
+    {
+        /// <summary>How callers are authenticated.</summary>
+        public AuthenticationMode Mode { get; set; } = AuthenticationMode.None;
+    }
+
+    /// <summary>Outbox dispatcher settings.</summary>
+    public sealed class DispatcherOptions
+    {
+        /// <summary>Whether this instance publishes outbox rows. Off leaves deliveries waiting in the outbox.</summary>
+        public bool Enabled { get; set; } = true;
+
+        /// <summary>Rows read and published per round.</summary>
+        public int BatchSize { get; set; } = 200;
+
+        /// <summary>How often the outbox is polled when no commit nudges the dispatcher.</summary>
+        public int PollIntervalMilliseconds { get; set; } = 1000;
+    }
+}
+
+/// <summary>
+/// Refuses to start a misconfigured hub, with a message that says what to fix (STYLE.md §5).
+/// </summary>
+internal sealed class ShareHubOptionsValidator(IHostEnvironment environment) : IValidateOptions<ShareHubOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ShareHubOptions options)
+    {
+        var failures = new List<string>();
+
+        if (string.IsNullOrWhiteSpace(options.ConnectionString))
+        {
+            failures.Add("ShareHub:ConnectionString is empty: set the connection string for the configured ShareHub:Database.");
+        }
+
+        if (options.Bus == BusTransport.RabbitMq && !Uri.TryCreate(options.RabbitMqUri, UriKind.Absolute, out _))
+        {
+            failures.Add($"ShareHub:RabbitMqUri '{options.RabbitMqUri}' is not an absolute amqp:// URI.");
+        }
+
+        if (options.Authentication.Mode == AuthenticationMode.Development && environment.IsProduction())
+        {
+            failures.Add("ShareHub:Authentication:Mode=Development lets a caller name its own organisation and is refused in Production.");
+        }
+
+        if (options.PartnershipKey is null)
+        {
+            if (!environment.IsDevelopment())
+            {
+                failures.Add("ShareHub:PartnershipKey is missing: set a base64 secret of at least 32 bytes (it keys BSN pseudonyms).");
+            }
+        }
+        else if (!TryDecodeKey(options.PartnershipKey, out _))
+        {
+            failures.Add("ShareHub:PartnershipKey must be base64 and at least 32 bytes long.");
+        }
+
+        if (options.MaxPayloadBytes is < 1 or > 16 * 1024 * 1024)
+        {
+            failures.Add("ShareHub:MaxPayloadBytes must be between 1 and 16 MiB.");
+        }
+
+        if (options.MaxRecipients < 1)
+        {
+            failures.Add("ShareHub:MaxRecipients must be at least 1.");
+        }
+
+        if (options.Dispatcher.BatchSize < 1 || options.Dispatcher.PollIntervalMilliseconds < 10)
+        {
+            failures.Add("ShareHub:Dispatcher needs BatchSize ≥ 1 and PollIntervalMilliseconds ≥ 10.");
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    internal static bool TryDecodeKey(string text, out byte[] key)
+    {
+        key = [];
+        var buffer = new byte[text.Length];
+        if (!Convert.TryFromBase64String(text, buffer, out var written) || written < 32)
+        {
+            return false;
+        }
+
+        key = buffer[..written];
+        return true;
+    }
+}

@@ -1,0 +1,186 @@
+namespace ShareHub.Broker.Data;
+
+/// <summary>A submitted signal (signaal). The payload is the provider's original; recipients get their own view.</summary>
+public sealed class Signal
+{
+    /// <summary>Signal id.</summary>
+    public Guid Id { get; set; }
+
+    /// <summary>Organisation code of the submitter, from its authenticated identity.</summary>
+    public required string Provider { get; set; }
+
+    /// <summary>Who submitted on behalf of <see cref="Provider"/> (client or user name).</summary>
+    public required string SubmittedBy { get; set; }
+
+    /// <summary>bsn, kvk or address.</summary>
+    public required string SubjectType { get; set; }
+
+    /// <summary>The subject identifier as submitted. Payload-class data: subject to retention.</summary>
+    public required string SubjectId { get; set; }
+
+    /// <summary>Keyed pseudonym of the subject; what the audit trail refers to.</summary>
+    public required string SubjectPseudonym { get; set; }
+
+    /// <summary>Data category code.</summary>
+    public required string Category { get; set; }
+
+    /// <summary>Purpose (doel) code.</summary>
+    public required string Purpose { get; set; }
+
+    /// <summary>Case (casus) reference, if any.</summary>
+    public string? CaseReference { get; set; }
+
+    /// <summary>Payload JSON as submitted.</summary>
+    public required string PayloadJson { get; set; }
+
+    /// <summary>When the hub accepted it.</summary>
+    public DateTimeOffset SubmittedAt { get; set; }
+
+    /// <summary>Content hash of the policy set that decided.</summary>
+    public required string PolicyVersion { get; set; }
+}
+
+/// <summary>
+/// An append-only audit entry. One per (signal, recipient) decision — permits and denials alike — and one per
+/// acknowledgement. Never refers to a raw BSN: only the subject pseudonym.
+/// </summary>
+public sealed class AuditEntry
+{
+    /// <summary>Monotonic id assigned by the database.</summary>
+    public long Id { get; set; }
+
+    /// <summary>What happened: see <see cref="AuditKinds"/>.</summary>
+    public required string Kind { get; set; }
+
+    /// <summary>When the hub recorded it.</summary>
+    public DateTimeOffset RecordedAt { get; set; }
+
+    /// <summary>Organisation that acted (the provider for a decision, the recipient for an acknowledgement).</summary>
+    public required string ActorOrganisation { get; set; }
+
+    /// <summary>Client or user that acted.</summary>
+    public required string Actor { get; set; }
+
+    /// <summary>Signal concerned, if any.</summary>
+    public Guid? SignalId { get; set; }
+
+    /// <summary>Delivery concerned, if any.</summary>
+    public Guid? DeliveryId { get; set; }
+
+    /// <summary>Providing organisation.</summary>
+    public string? Provider { get; set; }
+
+    /// <summary>Receiving organisation.</summary>
+    public string? Recipient { get; set; }
+
+    /// <summary>Data category code.</summary>
+    public string? Category { get; set; }
+
+    /// <summary>Purpose code.</summary>
+    public string? Purpose { get; set; }
+
+    /// <summary>Case reference.</summary>
+    public string? CaseReference { get; set; }
+
+    /// <summary>Identifier type of the data subject (bsn, kvk, address).</summary>
+    public string? SubjectType { get; set; }
+
+    /// <summary>Keyed pseudonym of the data subject.</summary>
+    public string? SubjectPseudonym { get; set; }
+
+    /// <summary>Outcome: permit, deny, acknowledged, rejected, activated…</summary>
+    public required string Outcome { get; set; }
+
+    /// <summary>Stable reason code (SH-…).</summary>
+    public required string ReasonCode { get; set; }
+
+    /// <summary>Human explanation.</summary>
+    public required string Explanation { get; set; }
+
+    /// <summary>Policy rule id, if a rule decided.</summary>
+    public string? RuleId { get; set; }
+
+    /// <summary>Legal ground citation, if permitted.</summary>
+    public string? LegalGround { get; set; }
+
+    /// <summary>Obligations applied to the recipient's copy (human list).</summary>
+    public string? Obligations { get; set; }
+
+    /// <summary>Content hash of the policy set in force.</summary>
+    public string? PolicyVersion { get; set; }
+
+    /// <summary>W3C trace id of the request that caused it.</summary>
+    public string? TraceId { get; set; }
+}
+
+/// <summary>Audit entry kinds.</summary>
+public static class AuditKinds
+{
+    /// <summary>A policy decision for one (signal, recipient) pair.</summary>
+    public const string Decision = "signal.decision";
+
+    /// <summary>A recipient acknowledged a delivery.</summary>
+    public const string Acknowledgement = "delivery.acknowledged";
+
+    /// <summary>A policy set was activated.</summary>
+    public const string PolicyActivated = "policy.activated";
+
+    /// <summary>A changed policy set was rejected and the active one kept.</summary>
+    public const string PolicyRejected = "policy.rejected";
+}
+
+/// <summary>
+/// Transactional outbox row: one per permitted delivery, written in the same transaction as the signal and its
+/// audit entries, published by the dispatcher only after that transaction committed.
+/// </summary>
+public sealed class OutboxMessage
+{
+    /// <summary>Sequence in which deliveries were queued.</summary>
+    public long Id { get; set; }
+
+    /// <summary>Delivery id; also the MassTransit MessageId, so recipients can deduplicate.</summary>
+    public Guid DeliveryId { get; set; }
+
+    /// <summary>Signal delivered.</summary>
+    public Guid SignalId { get; set; }
+
+    /// <summary>Recipient organisation: the message goes to its own queue only.</summary>
+    public required string Recipient { get; set; }
+
+    /// <summary>The audit entry recording the decision that permitted this delivery.</summary>
+    public long AuditEntryId { get; set; }
+
+    /// <summary>Navigation to <see cref="AuditEntryId"/>.</summary>
+    public AuditEntry? AuditEntry { get; set; }
+
+    /// <summary>The message as the recipient will receive it (obligations already applied), JSON.</summary>
+    public required string MessageJson { get; set; }
+
+    /// <summary>When the row was written.</summary>
+    public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>When the bus confirmed the publish; null while pending.</summary>
+    public DateTimeOffset? DispatchedAt { get; set; }
+
+    /// <summary>Number of publish attempts.</summary>
+    public int Attempts { get; set; }
+
+    /// <summary>Last publish error, for operators.</summary>
+    public string? LastError { get; set; }
+}
+
+/// <summary>A recipient's acknowledgement of a delivery. At most one per delivery.</summary>
+public sealed class Acknowledgement
+{
+    /// <summary>Delivery acknowledged (primary key: duplicates are absorbed).</summary>
+    public Guid DeliveryId { get; set; }
+
+    /// <summary>Recipient organisation.</summary>
+    public required string Recipient { get; set; }
+
+    /// <summary>When the recipient says it processed the delivery.</summary>
+    public DateTimeOffset AcknowledgedAt { get; set; }
+
+    /// <summary>When the hub recorded the acknowledgement.</summary>
+    public DateTimeOffset ReceivedAt { get; set; }
+}

@@ -1,0 +1,83 @@
+using Microsoft.EntityFrameworkCore;
+
+namespace ShareHub.Broker.Data;
+
+/// <summary>The hub's database: signals, audit entries, outbox and acknowledgements.</summary>
+public sealed class HubDbContext(DbContextOptions<HubDbContext> options) : DbContext(options)
+{
+    /// <summary>Submitted signals.</summary>
+    public DbSet<Signal> Signals => Set<Signal>();
+
+    /// <summary>Append-only audit trail.</summary>
+    public DbSet<AuditEntry> AuditEntries => Set<AuditEntry>();
+
+    /// <summary>Transactional outbox of deliveries.</summary>
+    public DbSet<OutboxMessage> Outbox => Set<OutboxMessage>();
+
+    /// <summary>Recipients' acknowledgements.</summary>
+    public DbSet<Acknowledgement> Acknowledgements => Set<Acknowledgement>();
+
+    /// <inheritdoc />
+    protected override void OnModelCreating(ModelBuilder modelBuilder)
+    {
+        modelBuilder.Entity<Signal>(e =>
+        {
+            e.ToTable("signals");
+            e.HasKey(s => s.Id);
+            e.Property(s => s.Provider).HasMaxLength(64);
+            e.Property(s => s.SubmittedBy).HasMaxLength(128);
+            e.Property(s => s.SubjectType).HasMaxLength(16);
+            e.Property(s => s.SubjectId).HasMaxLength(256);
+            e.Property(s => s.SubjectPseudonym).HasMaxLength(64);
+            e.Property(s => s.Category).HasMaxLength(64);
+            e.Property(s => s.Purpose).HasMaxLength(64);
+            e.Property(s => s.CaseReference).HasMaxLength(64);
+            e.Property(s => s.PolicyVersion).HasMaxLength(64);
+            e.HasIndex(s => s.SubjectPseudonym);
+        });
+
+        modelBuilder.Entity<AuditEntry>(e =>
+        {
+            e.ToTable("audit_entries");
+            e.HasKey(a => a.Id);
+            e.Property(a => a.Id).ValueGeneratedOnAdd();
+            e.Property(a => a.Kind).HasMaxLength(32);
+            e.Property(a => a.ActorOrganisation).HasMaxLength(64);
+            e.Property(a => a.Actor).HasMaxLength(128);
+            e.Property(a => a.Provider).HasMaxLength(64);
+            e.Property(a => a.Recipient).HasMaxLength(64);
+            e.Property(a => a.Category).HasMaxLength(64);
+            e.Property(a => a.Purpose).HasMaxLength(64);
+            e.Property(a => a.CaseReference).HasMaxLength(64);
+            e.Property(a => a.SubjectType).HasMaxLength(16);
+            e.Property(a => a.SubjectPseudonym).HasMaxLength(64);
+            e.Property(a => a.Outcome).HasMaxLength(16);
+            e.Property(a => a.ReasonCode).HasMaxLength(16);
+            e.Property(a => a.RuleId).HasMaxLength(128);
+            e.Property(a => a.PolicyVersion).HasMaxLength(64);
+            e.Property(a => a.TraceId).HasMaxLength(32);
+            e.HasIndex(a => a.SignalId);
+            e.HasIndex(a => a.DeliveryId);
+            e.HasIndex(a => a.SubjectPseudonym);
+        });
+
+        modelBuilder.Entity<OutboxMessage>(e =>
+        {
+            e.ToTable("outbox");
+            e.HasKey(o => o.Id);
+            e.Property(o => o.Id).ValueGeneratedOnAdd();
+            e.Property(o => o.Recipient).HasMaxLength(64);
+            e.HasIndex(o => o.DeliveryId).IsUnique();
+            e.HasIndex(o => o.DispatchedAt);
+            // Restrict: an audit entry is never deleted to make room for (or because of) a delivery.
+            e.HasOne(o => o.AuditEntry).WithMany().HasForeignKey(o => o.AuditEntryId).OnDelete(DeleteBehavior.Restrict);
+        });
+
+        modelBuilder.Entity<Acknowledgement>(e =>
+        {
+            e.ToTable("acknowledgements");
+            e.HasKey(a => a.DeliveryId);
+            e.Property(a => a.Recipient).HasMaxLength(64);
+        });
+    }
+}

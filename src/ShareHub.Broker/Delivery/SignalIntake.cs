@@ -1,0 +1,154 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using ShareHub.Broker.Data;
+using ShareHub.Broker.Policies;
+using ShareHub.Broker.Security;
+using ShareHub.Contracts;
+using ShareHub.Policies;
+
+namespace ShareHub.Broker.Delivery;
+
+/// <summary>
+/// Takes a validated signal, decides every intended recipient against one policy snapshot, and stores — in ONE
+/// database transaction — the signal, one audit entry per (signal, recipient) decision, and one outbox row per
+/// permitted delivery. Nothing is published here: the <see cref="OutboxDispatcher"/> publishes only committed rows,
+/// so a crash before commit leaves nothing delivered and a crash after commit loses nothing.
+/// </summary>
+public sealed class SignalIntake(HubDbContext db, PolicyStore policies, PartnershipKey key, TimeProvider time, OutboxDispatcher dispatcher)
+{
+    /// <summary>Decides and stores a signal. The request must have passed validation.</summary>
+    /// <param name="provider">The caller's organisation (from its identity, never from the body).</param>
+    /// <param name="actor">The calling client or user, for the audit trail.</param>
+    /// <param name="request">The validated request.</param>
+    /// <param name="cancellationToken">Cancels before commit only.</param>
+    public async Task<SubmitSignalResponse> SubmitAsync(string provider, string actor, SubmitSignalRequest request, CancellationToken cancellationToken)
+    {
+        var policy = policies.Current; // one snapshot for all recipients of this signal
+        var now = time.GetUtcNow();
+        var subjectType = request.Subject!.Type!;
+        var subjectId = request.Subject.Id!;
+        var payloadJson = request.Payload!.Value.GetRawText();
+        var traceId = Activity.Current?.TraceId.ToHexString();
+        var subjectPseudonym = ObligationApplier.Pseudonymise(subjectType, subjectId, key.Key);
+
+        var signal = new Signal
+        {
+            Id = Guid.CreateVersion7(now),
+            Provider = provider,
+            SubmittedBy = actor,
+            SubjectType = subjectType,
+            SubjectId = subjectId,
+            SubjectPseudonym = subjectPseudonym,
+            Category = request.Category!,
+            Purpose = request.Purpose!,
+            CaseReference = request.CaseReference,
+            PayloadJson = payloadJson,
+            SubmittedAt = now,
+            PolicyVersion = policy.Version,
+        };
+        db.Signals.Add(signal);
+
+        // Cases arrive with the case workflow; until then a reference carries no phase or participants.
+        var caseContext = request.CaseReference is null ? null : new CaseContext(request.CaseReference, null, []);
+        var decided = new List<(string Recipient, Decision Decision, AuditEntry Audit, Guid? DeliveryId)>();
+
+        foreach (var recipient in request.Recipients!)
+        {
+            var decision = policy.Decide(new DecisionRequest(provider, recipient, signal.Category, signal.Purpose, caseContext), now);
+            var audit = new AuditEntry
+            {
+                Kind = AuditKinds.Decision,
+                RecordedAt = now,
+                ActorOrganisation = provider,
+                Actor = actor,
+                SignalId = signal.Id,
+                Provider = provider,
+                Recipient = recipient,
+                Category = signal.Category,
+                Purpose = signal.Purpose,
+                CaseReference = signal.CaseReference,
+                SubjectType = subjectType,
+                SubjectPseudonym = subjectPseudonym,
+                Outcome = decision.IsPermitted ? "permit" : "deny",
+                ReasonCode = decision.ReasonCode,
+                Explanation = decision.Explanation,
+                RuleId = decision.RuleId,
+                LegalGround = decision.LegalGround?.Citation,
+                PolicyVersion = policy.Version,
+                TraceId = traceId,
+            };
+            db.AuditEntries.Add(audit);
+
+            Guid? deliveryId = null;
+            if (decision.IsPermitted)
+            {
+                deliveryId = Guid.CreateVersion7(now);
+                audit.DeliveryId = deliveryId;
+                var message = BuildDelivery(deliveryId.Value, signal, recipient, decision, request.Payload.Value, now, out var applied);
+                audit.Obligations = applied.Count == 0 ? null : string.Join("; ", applied);
+                db.Outbox.Add(new OutboxMessage
+                {
+                    DeliveryId = deliveryId.Value,
+                    SignalId = signal.Id,
+                    Recipient = recipient,
+                    AuditEntry = audit,
+                    MessageJson = JsonSerializer.Serialize(message),
+                    CreatedAt = now,
+                });
+            }
+
+            decided.Add((recipient, decision, audit, deliveryId));
+        }
+
+        // One SaveChanges = one transaction: signal + audit entries + outbox rows commit together or not at all.
+        await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+
+        if (decided.Any(d => d.DeliveryId is not null))
+        {
+            dispatcher.Nudge();
+        }
+
+        return new SubmitSignalResponse(
+            signal.Id,
+            policy.Version,
+            [.. decided.Select(d => new RecipientDecisionDto(
+                d.Recipient,
+                d.Decision.IsPermitted,
+                d.Decision.ReasonCode,
+                d.Decision.Explanation,
+                d.Decision.RuleId,
+                d.Decision.LegalGround?.Citation,
+                d.DeliveryId,
+                d.Audit.Id))]);
+    }
+
+    /// <summary>
+    /// The recipient's copy: obligations (pseudonymised BSN, stripped fields) are applied here, before the message is
+    /// stored in the outbox, so data a recipient must not see never reaches its queue.
+    /// </summary>
+    private DeliverSignal BuildDelivery(Guid deliveryId, Signal signal, string recipient, Decision decision, JsonElement payload, DateTimeOffset now, out IReadOnlyList<string> applied)
+    {
+        var result = ObligationApplier.Apply(decision.Obligations, signal.SubjectType, signal.SubjectId, JsonNode.Parse(payload.GetRawText()), key.Key);
+        applied = result.Applied;
+        var pseudonymised = decision.Obligations.PseudonymiseBsn && signal.SubjectType == SubjectTypes.Bsn;
+
+        return new DeliverSignal(
+            deliveryId,
+            signal.Id,
+            signal.Provider,
+            recipient,
+            signal.Category,
+            signal.Purpose,
+            signal.CaseReference,
+            pseudonymised ? SubjectTypes.Pseudonym : signal.SubjectType,
+            result.SubjectId,
+            result.Payload?.ToJsonString() ?? "{}",
+            decision.LegalGround?.Citation ?? string.Empty,
+            decision.RuleId ?? string.Empty,
+            decision.PolicyVersion,
+            AuditEntryId: 0, // assigned by the database on commit; the dispatcher fills it in
+            decision.Obligations.Retention is { } retention ? now + retention : null,
+            now);
+    }
+}

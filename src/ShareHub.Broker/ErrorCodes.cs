@@ -1,0 +1,72 @@
+namespace ShareHub.Broker;
+
+/// <summary>
+/// Stable codes for errors and audit outcomes of the broker (STYLE.md §7). They appear in the ProblemDetails
+/// <c>type</c> (as <c>urn:sharehub:error:CODE</c>), in audit entries and in docs/architecture.md. Policy decision
+/// codes (SH-P…) come from the policy engine and are listed in docs/policies.md.
+/// </summary>
+public static class ErrorCodes
+{
+    /// <summary>The request body is not a valid signal (see the <c>errors</c> member).</summary>
+    public const string InvalidSignal = "SH-V0001";
+
+    /// <summary>The request body is not readable JSON of the expected shape.</summary>
+    public const string MalformedBody = "SH-V0002";
+
+    /// <summary>The request body exceeds the size limit.</summary>
+    public const string BodyTooLarge = "SH-V0003";
+
+    /// <summary>Subject type must be bsn, kvk or address.</summary>
+    public const string UnknownSubjectType = "SH-V0101";
+
+    /// <summary>BSN must be nine digits passing the elfproef.</summary>
+    public const string InvalidBsn = "SH-V0102";
+
+    /// <summary>KvK number must be eight digits.</summary>
+    public const string InvalidKvk = "SH-V0103";
+
+    /// <summary>Address must be given and reasonably short.</summary>
+    public const string InvalidAddress = "SH-V0104";
+
+    /// <summary>Category is not defined in the active policy set.</summary>
+    public const string UnknownCategory = "SH-V0105";
+
+    /// <summary>Purpose is not defined in the active policy set.</summary>
+    public const string UnknownPurpose = "SH-V0106";
+
+    /// <summary>Recipients missing, duplicated, too many, the submitter itself, or not participants.</summary>
+    public const string InvalidRecipients = "SH-V0107";
+
+    /// <summary>Payload missing, not a JSON object, or too large.</summary>
+    public const string InvalidPayload = "SH-V0108";
+
+    /// <summary>Case reference has an invalid format.</summary>
+    public const string InvalidCaseReference = "SH-V0109";
+
+    /// <summary>The caller is not authenticated.</summary>
+    public const string Unauthenticated = "SH-A0401";
+
+    /// <summary>The caller's organisation is not a participant of the partnership, or lacks the role.</summary>
+    public const string Forbidden = "SH-A0403";
+
+    /// <summary>The requested resource does not exist or is not visible to the caller.</summary>
+    public const string NotFound = "SH-N0404";
+
+    /// <summary>The database is unavailable; nothing was stored.</summary>
+    public const string StorageUnavailable = "SH-S0503";
+
+    /// <summary>A policy set was activated.</summary>
+    public const string PolicySetActivated = "SH-P0900";
+
+    /// <summary>A changed policy set was refused; the active one stays.</summary>
+    public const string PolicySetRejected = "SH-P0901";
+
+    /// <summary>A recipient acknowledged a delivery.</summary>
+    public const string Acknowledged = "SH-D0001";
+
+    /// <summary>An acknowledgement named an unknown delivery or came from another recipient.</summary>
+    public const string AcknowledgementRejected = "SH-D0002";
+
+    /// <summary>The ProblemDetails <c>type</c> URI for a code.</summary>
+    public static string TypeUri(string code) => $"urn:sharehub:error:{code}";
+}

@@ -1,0 +1,18 @@
+using ShareHub.Broker;
+using ShareHub.Broker.Api;
+
+var builder = WebApplication.CreateBuilder(args);
+
+builder.AddBroker();
+
+var app = builder.Build();
+
+app.UseBroker();
+app.MapSignalsApi();
+app.MapAuditApi();
+
+await app.InitialiseBrokerAsync();
+await app.RunAsync();
+
+/// <summary>Entry point; public so integration tests can host the broker with WebApplicationFactory.</summary>
+public partial class Program;

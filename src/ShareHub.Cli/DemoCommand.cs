@@ -1,0 +1,229 @@
+using System.Collections.Concurrent;
+using System.CommandLine;
+using System.Net.Http.Json;
+using System.Security.Cryptography;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using ShareHub.Broker;
+using ShareHub.Contracts;
+using ShareHub.Partner;
+
+namespace ShareHub.Cli;
+
+/// <summary>
+/// <c>sharehub demo</c>: starts the real broker on the embedded default (SQLite file + in-memory bus) with five demo
+/// partner systems on the same bus, submits a handful of signals through the real HTTP API, and prints what was
+/// delivered to whom, why the rest was refused, and the audit trail.
+/// </summary>
+internal static class DemoCommand
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    /// <summary>The partner organisations that run a demo consumer.</summary>
+    private static readonly string[] Partners = ["gemeente-amsterdam", "belastingdienst", "fiod", "riec-amsterdam", "politie"];
+
+    public static Command Create()
+    {
+        var dataOption = new Option<DirectoryInfo?>("--data") { Description = "Folder for the demo database (default: a new temporary folder)." };
+        var policiesOption = new Option<string>("--policies") { Description = "Policy directory.", DefaultValueFactory = _ => "policies" };
+        var command = new Command("demo", "Run the hub on the embedded default with demo partners and show permitted and refused exchanges.")
+        {
+            dataOption,
+            policiesOption,
+        };
+        command.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(dataOption), parse.GetValue(policiesOption)!, cancellationToken));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(DirectoryInfo? dataFolder, string policies, CancellationToken cancellationToken)
+    {
+        var folder = dataFolder?.FullName ?? Path.Combine(Path.GetTempPath(), $"sharehub-demo-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(folder);
+        var database = Path.Combine(folder, "sharehub.db");
+
+        var received = new ConcurrentDictionary<Guid, DeliverSignal>();
+        await using var app = BuildHub(database, policies, received);
+        await app.InitialiseBrokerAsync(cancellationToken);
+        await app.StartAsync(cancellationToken);
+        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
+
+        Console.WriteLine("ShareHub demo");
+        Console.WriteLine("=============");
+        Console.WriteLine($"The hub runs at {address} on the embedded default: SQLite ({database}) and an in-memory message bus.");
+        Console.WriteLine($"Demo partner systems listening on their own delivery queue: {string.Join(", ", Partners)}.");
+        Console.WriteLine("Each partner submits signals through the HTTP API. For every intended recipient the hub asks the policy set");
+        Console.WriteLine("(policies/) for permit or deny, records an audit entry for every decision, and only then delivers.");
+        Console.WriteLine();
+
+        using var http = new HttpClient { BaseAddress = new Uri(address) };
+        var number = 0;
+        foreach (var scenario in DemoScenarios.All)
+        {
+            number++;
+            await RunScenarioAsync(http, number, scenario, received, cancellationToken);
+        }
+
+        await PrintAuditAsync(http, cancellationToken);
+        await app.StopAsync(cancellationToken);
+        Console.WriteLine();
+        Console.WriteLine($"The demo database is kept in {database}.");
+        return 0;
+    }
+
+    private static WebApplication BuildHub(string database, string policies, ConcurrentDictionary<Guid, DeliverSignal> received)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Development", Args = [] });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ShareHub:Database"] = "Sqlite",
+            ["ShareHub:ConnectionString"] = $"Data Source={database}",
+            ["ShareHub:Bus"] = "InMemory",
+            ["ShareHub:PoliciesPath"] = policies,
+            ["ShareHub:Authentication:Mode"] = "Development",
+            // A fresh partnership key per demo run: pseudonyms differ between runs.
+            ["ShareHub:PartnershipKey"] = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
+        });
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning);
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.AddBroker();
+
+        foreach (var partner in Partners)
+        {
+            var handler = new RecordingHandler(received);
+            builder.Services.AddSingleton(new BusEndpointContribution((_, cfg) =>
+                PartnerBus.ConfigureDeliveryEndpoint(cfg, new PartnerOptions { Organisation = partner }, handler, new InMemoryDeliveryInbox(), TimeProvider.System)));
+        }
+
+        var app = builder.Build();
+        app.UseBroker();
+        app.MapSignalsApi();
+        app.MapAuditApi();
+        return app;
+    }
+
+    private static async Task RunScenarioAsync(HttpClient http, int number, DemoScenario scenario, ConcurrentDictionary<Guid, DeliverSignal> received, CancellationToken cancellationToken)
+    {
+        Console.WriteLine($"Signal {number}: {scenario.Story}");
+        Console.WriteLine($"  {scenario.Provider} shares '{scenario.Request.Category}' about {Describe(scenario.Request.Subject)} for purpose '{scenario.Request.Purpose}'"
+            + (scenario.Request.CaseReference is null ? string.Empty : $" in case {scenario.Request.CaseReference}")
+            + $" with: {string.Join(", ", scenario.Request.Recipients ?? [])}");
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/signals") { Content = JsonContent.Create(scenario.Request, options: Json) };
+        request.Headers.Add("X-ShareHub-Dev-Organisation", scenario.Provider);
+        using var response = await http.SendAsync(request, cancellationToken);
+
+        if (!response.IsSuccessStatusCode)
+        {
+            var problem = await response.Content.ReadFromJsonAsync<JsonElement>(Json, cancellationToken);
+            Console.WriteLine($"  ✘ Refused at the door: HTTP {(int)response.StatusCode} {problem.GetProperty("title").GetString()} ({problem.GetProperty("code").GetString()}). Nothing was stored.");
+            if (problem.TryGetProperty("errors", out var errors))
+            {
+                foreach (var field in errors.EnumerateObject())
+                {
+                    foreach (var message in field.Value.EnumerateArray())
+                    {
+                        Console.WriteLine($"      {field.Name}: {message.GetString()}");
+                    }
+                }
+            }
+
+            Console.WriteLine();
+            return;
+        }
+
+        var accepted = (await response.Content.ReadFromJsonAsync<SubmitSignalResponse>(Json, cancellationToken))!;
+        var status = await WaitForDeliveriesAsync(http, scenario.Provider, accepted.SignalId, cancellationToken);
+        Console.WriteLine($"  Accepted as signal {accepted.SignalId} (HTTP 202), decided by policy version {accepted.PolicyVersion[..12]}…");
+        foreach (var recipient in status.Recipients)
+        {
+            if (recipient.Permitted)
+            {
+                var decision = accepted.Decisions.Single(d => d.Recipient == recipient.Recipient);
+                var copy = decision.DeliveryId is { } id && received.TryGetValue(id, out var delivered) ? delivered : null;
+                Console.WriteLine($"  ✔ {recipient.Recipient}: delivered and {recipient.DeliveryState} — rule '{recipient.RuleId}', legal ground: {recipient.LegalGround}");
+                if (recipient.Obligations is not null)
+                {
+                    Console.WriteLine($"      obligations applied to its copy: {recipient.Obligations}");
+                }
+
+                if (copy is not null)
+                {
+                    Console.WriteLine($"      it received subject {copy.SubjectType}:{copy.SubjectId} and payload {Shorten(copy.PayloadJson)}");
+                }
+            }
+            else
+            {
+                Console.WriteLine($"  ✘ {recipient.Recipient}: refused ({recipient.ReasonCode}) — {recipient.Explanation}");
+            }
+        }
+
+        Console.WriteLine();
+    }
+
+    private static async Task<SignalStatusResponse> WaitForDeliveriesAsync(HttpClient http, string provider, Guid signalId, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"/api/v1/signals/{signalId}");
+            request.Headers.Add("X-ShareHub-Dev-Organisation", provider);
+            using var response = await http.SendAsync(request, cancellationToken);
+            response.EnsureSuccessStatusCode();
+            var status = (await response.Content.ReadFromJsonAsync<SignalStatusResponse>(Json, cancellationToken))!;
+            if (status.Recipients.All(r => r.DeliveryState is "refused" or "acknowledged") || attempt >= 100)
+            {
+                return status;
+            }
+
+            await Task.Delay(50, cancellationToken);
+        }
+    }
+
+    private static async Task PrintAuditAsync(HttpClient http, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/v1/audit?limit=1000");
+        request.Headers.Add("X-ShareHub-Dev-Organisation", "riec-amsterdam");
+        request.Headers.Add("X-ShareHub-Dev-Roles", "partnership-privacy-officer");
+        using var response = await http.SendAsync(request, cancellationToken);
+        response.EnsureSuccessStatusCode();
+        var entries = (await response.Content.ReadFromJsonAsync<List<AuditEntryDto>>(Json, cancellationToken))!;
+
+        Console.WriteLine("Audit trail (as the partnership's privacy officer sees it; subjects appear only as pseudonyms)");
+        Console.WriteLine("-------------------------------------------------------------------------------------------");
+        foreach (var e in entries)
+        {
+            var what = e.Kind switch
+            {
+                "signal.decision" => $"{e.Outcome.ToUpperInvariant(),-6} {e.Provider} → {e.Recipient}  {e.Category}/{e.Purpose}  subject {e.SubjectType}:{e.SubjectPseudonym}  {(e.RuleId is null ? "no rule" : "rule " + e.RuleId)}  [{e.ReasonCode}]",
+                "delivery.acknowledged" => $"ACK    {e.Recipient} acknowledged delivery {e.DeliveryId}  [{e.ReasonCode}]",
+                _ => $"{e.Outcome.ToUpperInvariant(),-6} {e.Explanation}  [{e.ReasonCode}]",
+            };
+            Console.WriteLine($"#{e.Id,-3} {e.RecordedAt:HH:mm:ss.fff} {e.Kind,-22} {what}");
+        }
+    }
+
+    private static string Describe(SubjectDto? subject) => subject?.Type switch
+    {
+        SubjectTypes.Bsn => $"a person (BSN {subject.Id![..3]}…)",
+        SubjectTypes.Kvk => $"an organisation (KvK {subject.Id})",
+        SubjectTypes.Address => $"the address '{subject.Id}'",
+        _ => "an unidentified subject",
+    };
+
+    private static string Shorten(string json) => json.Length <= 110 ? json : json[..110] + "…";
+
+    private sealed class RecordingHandler(ConcurrentDictionary<Guid, DeliverSignal> received) : IDeliveryHandler
+    {
+        public Task HandleAsync(DeliverSignal delivery, CancellationToken cancellationToken)
+        {
+            received[delivery.DeliveryId] = delivery;
+            return Task.CompletedTask;
+        }
+    }
+}

@@ -1,0 +1,7 @@
+using System.CommandLine;
+using ShareHub.Cli;
+
+var root = new RootCommand("ShareHub: a policy-checked, audited data-sharing hub for WGS partnerships.");
+root.Subcommands.Add(DemoCommand.Create());
+root.Subcommands.Add(PolicyCommands.Create());
+return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,58 @@
+namespace ShareHub.Contracts;
+
+// MassTransit message contracts. Commands are imperative, events are past tense (STYLE.md §9).
+// Every field a recipient sees has already passed the policy's obligations (pseudonymised BSN,
+// stripped fields): the broker applies them before the message is written to the outbox.
+
+/// <summary>
+/// Command sent by the hub to one recipient's own delivery queue: "take delivery of this signal".
+/// </summary>
+/// <param name="DeliveryId">Unique per (signal, recipient); recipients deduplicate on it.</param>
+/// <param name="SignalId">The submitted signal.</param>
+/// <param name="Provider">Organisation code of the submitting partner (from its authenticated identity).</param>
+/// <param name="Recipient">Organisation code of the recipient (the queue owner).</param>
+/// <param name="Category">Data category (gegevenscategorie).</param>
+/// <param name="Purpose">Purpose (doelbinding) the data may be used for.</param>
+/// <param name="CaseReference">Case (casus) reference, when the signal belongs to one.</param>
+/// <param name="SubjectType">One of <see cref="SubjectTypes"/>; <c>pseudonym</c> when the BSN was pseudonymised.</param>
+/// <param name="SubjectId">The subject identifier as this recipient may see it.</param>
+/// <param name="PayloadJson">The payload as this recipient may see it (JSON text).</param>
+/// <param name="LegalGround">Citation of the legal ground (grondslag) the delivery rests on.</param>
+/// <param name="RuleId">Policy rule that permitted the delivery.</param>
+/// <param name="PolicyVersion">Content hash of the policy set that decided.</param>
+/// <param name="AuditEntryId">The audit entry committed before this delivery was published.</param>
+/// <param name="RetainUntil">Moment the recipient must delete the data, if the policy set a retention period.</param>
+/// <param name="SubmittedAt">When the hub accepted the signal.</param>
+public sealed record DeliverSignal(
+    Guid DeliveryId,
+    Guid SignalId,
+    string Provider,
+    string Recipient,
+    string Category,
+    string Purpose,
+    string? CaseReference,
+    string SubjectType,
+    string SubjectId,
+    string PayloadJson,
+    string LegalGround,
+    string RuleId,
+    string PolicyVersion,
+    long AuditEntryId,
+    DateTimeOffset? RetainUntil,
+    DateTimeOffset SubmittedAt);
+
+/// <summary>Event sent by a recipient to the hub once it has processed a delivery.</summary>
+/// <param name="DeliveryId">The delivery processed.</param>
+/// <param name="Recipient">Organisation code of the acknowledging recipient.</param>
+/// <param name="AcknowledgedAt">When the recipient processed it (recipient's clock).</param>
+public sealed record DeliveryAcknowledged(Guid DeliveryId, string Recipient, DateTimeOffset AcknowledgedAt);
+
+/// <summary>Queue names on the bus. One delivery queue per recipient organisation.</summary>
+public static class QueueNames
+{
+    /// <summary>Queue where the hub receives <see cref="DeliveryAcknowledged"/> events.</summary>
+    public const string Acknowledgements = "sharehub.acknowledgements";
+
+    /// <summary>The delivery queue of one recipient organisation.</summary>
+    public static string Deliveries(string organisation) => $"sharehub.deliveries.{organisation}";
+}
