@@ -11,6 +11,8 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using ShareHub.Broker;
+using ShareHub.Broker.Api;
+using Microsoft.AspNetCore.Http.Features;
 using ShareHub.Contracts;
 using ShareHub.Partner;
 
