@@ -226,9 +226,7 @@ public static class PolicyDiff
     /// <summary>A rule's meaning in one line (position in the files excluded, so moving a rule is no change).</summary>
     internal static string Describe(PolicyRule rule)
     {
-        var validity = rule.ValidFrom is null && rule.ValidUntil is null
-            ? string.Empty
-            : $"; valid {(rule.ValidFrom is { } f ? PolicySet.FormatMoment(f) : "…")} – {(rule.ValidUntil is { } u ? PolicySet.FormatMoment(u) : "…")}";
+        var validity = rule.ValidFrom is null && rule.ValidUntil is null ? string.Empty : "; " + PolicySet.Validity(rule);
         return $"{rule.Effect.ToString().ToLowerInvariant()} [{string.Join(", ", rule.Providers)}] → [{string.Join(", ", rule.Recipients)}]"
             + $" categories [{string.Join(", ", rule.Categories)}] purposes [{string.Join(", ", rule.Purposes)}]"
             + (rule.Ground is { } g ? $"; ground {g.Id}" : string.Empty)

@@ -396,14 +396,20 @@ public sealed class PolicySet
     private Decision Deny(string code, string explanation, string? ruleId) =>
         new(false, code, explanation, ruleId, null, Obligations.None, Version);
 
-    private static string Validity(PolicyRule rule) =>
+    internal static string Validity(PolicyRule rule) =>
         (rule.ValidFrom, rule.ValidUntil) switch
         {
-            ({ } from, { } until) => $"valid from {FormatMoment(from)} until {FormatMoment(until)}",
+            ({ } from, { } until) => $"valid from {FormatMoment(from)} {FormatUntil(until)}",
             ({ } from, null) => $"valid from {FormatMoment(from)}",
-            (null, { } until) => $"valid until {FormatMoment(until)}",
+            (null, { } until) => $"valid {FormatUntil(until)}",
             _ => "always valid",
         };
+
+    /// <summary>An exclusive end at midnight UTC reads as "through" the day before, as it was written in the file.</summary>
+    internal static string FormatUntil(DateTimeOffset until) =>
+        until.ToUniversalTime().TimeOfDay == TimeSpan.Zero && until > DateTimeOffset.MinValue.AddDays(1)
+            ? $"through {FormatMoment(until.AddDays(-1))}"
+            : $"until {FormatMoment(until)}";
 
     internal static string FormatMoment(DateTimeOffset moment) =>
         moment.ToUniversalTime().TimeOfDay == TimeSpan.Zero

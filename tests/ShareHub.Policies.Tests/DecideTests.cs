@@ -92,6 +92,15 @@ public class DecideTests
     }
 
     [Fact]
+    public void Decide_AfterPilotEnds_ExplainsTheValidityAsWrittenInTheFile()
+    {
+        var decision = Set.Decide(new DecisionRequest("gemeente-amsterdam", "riec-amsterdam", "uitkering-arbeid", "signaalweging"), new DateTimeOffset(2028, 1, 2, 0, 0, 0, TimeSpan.Zero));
+
+        Assert.Equal(ReasonCodes.RuleNotInForce, decision.ReasonCode);
+        Assert.EndsWith("but it is not in force at 2028-01-02 (valid from 2025-03-01 through 2027-12-31)", decision.Explanation, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Decide_NullCodes_AreUnknownNotExceptions()
     {
         var decision = Set.Decide(new DecisionRequest(null!, null!, null!, null!), Repo.Now);
