@@ -79,22 +79,33 @@ public sealed class SubmitSignalTests
     }
 
     [Fact]
-    public async Task Submit_PseudonymiseObligation_RecipientNeverSeesTheBsn()
+    public async Task Submit_WithObligations_RecipientsCopyHasNoBsnAndNoStrippedFields_NeitherOnTheQueueNorInTheOutbox()
     {
         await using var hub = new ComponentHub();
-        var request = Signals.KvkSignal(Signals.Riec);
+        // RIEC-SIG-01 (gemeente → riec, signaalweging): pseudonymise BSN, strip melder.naam and melder.telefoon.
+        var request = new SubmitSignalRequest(new SubjectDto("bsn", Signals.ValidBsn), "identiteit", "signaalweging", null, [Signals.Riec],
+            Signals.Payload("""{ "naam": "J. Jansen", "bsn": "111222333", "melder": { "naam": "A. de Vries", "telefoon": "020-1234567", "afdeling": "Toezicht" } }"""));
 
         var response = await hub.ClientFor(Signals.Gemeente).SubmitAcceptedAsync(request);
 
         Assert.True(await PartnerRecorder.WaitUntilAsync(() => !hub.Partners.Handled.IsEmpty, Patience));
         var (_, delivery) = Assert.Single(hub.Partners.Handled);
-        var obligations = await hub.Factory.WithDbAsync(db => db.AuditEntries.Where(a => a.SignalId == response.SignalId && a.Kind == AuditKinds.Decision).Select(a => a.Obligations).SingleAsync());
-        if (obligations is not null && obligations.Contains("pseudonym", StringComparison.OrdinalIgnoreCase))
+        var outboxCopy = await hub.Factory.WithDbAsync(db => db.Outbox.Select(o => o.MessageJson).SingleAsync());
+        foreach (var copy in new[] { JsonSerializer.Serialize(delivery), outboxCopy })
         {
-            Assert.DoesNotContain(Signals.ValidBsn, delivery.PayloadJson, StringComparison.Ordinal);
+            Assert.DoesNotContain(Signals.ValidBsn, copy, StringComparison.Ordinal);
+            Assert.DoesNotContain("A. de Vries", copy, StringComparison.Ordinal);
+            Assert.DoesNotContain("020-1234567", copy, StringComparison.Ordinal);
+            Assert.Contains("Toezicht", copy, StringComparison.Ordinal); // only the named fields are stripped
         }
 
-        // The audit trail never holds the raw identifier, whatever the obligations.
+        Assert.Equal(SubjectTypes.Pseudonym, delivery.SubjectType);
+        Assert.StartsWith("psn:", delivery.SubjectId, StringComparison.Ordinal);
+        var obligations = await hub.Factory.WithDbAsync(db => db.AuditEntries
+            .Where(a => a.SignalId == response.SignalId && a.Kind == AuditKinds.Decision).Select(a => a.Obligations).SingleAsync());
+        Assert.Contains("melder.naam", obligations, StringComparison.Ordinal);
+
+        // The audit trail never holds the raw identifier.
         var auditText = await hub.Factory.WithDbAsync(async db => JsonSerializer.Serialize(await db.AuditEntries.ToListAsync()));
         Assert.DoesNotContain(Signals.ValidBsn, auditText, StringComparison.Ordinal);
     }
