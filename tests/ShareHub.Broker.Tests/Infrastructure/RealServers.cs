@@ -107,6 +107,53 @@ public sealed class RealServers : IAsyncDisposable
         return (T)(await command.ExecuteScalarAsync())!;
     }
 
+    /// <summary>Runs a query returning one uuid column.</summary>
+    public async Task<List<Guid>> GuidsAsync(string sql)
+    {
+        await using var connection = new NpgsqlConnection(PostgresConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        var ids = new List<Guid>();
+        while (await reader.ReadAsync())
+        {
+            ids.Add(reader.GetGuid(0));
+        }
+
+        return ids;
+    }
+
+    /// <summary>Runs <c>eng/services.sh</c> with a subcommand (e.g. rabbitmq-stop) to break or restore a server.</summary>
+    public static async Task ServicesAsync(string subcommand)
+    {
+        var script = Path.Combine(RepositoryRoot(), "eng", "services.sh");
+        var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(script);
+        start.ArgumentList.Add(subcommand);
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"eng/services.sh {subcommand} failed ({process.ExitCode}): {await stdout}{await stderr}");
+        }
+    }
+
+    /// <summary>The repository root (the folder holding ShareHub.sln).</summary>
+    public static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "ShareHub.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new DirectoryNotFoundException("ShareHub.sln not found above the test binaries.");
+    }
+
     /// <summary>Runs a SQL statement against this test's database.</summary>
     public async Task<int> ExecuteAsync(string sql)
     {
