@@ -62,6 +62,7 @@ public static class BrokerExtensions
 
         AddSecurity(builder, settings);
 
+        services.AddBackPressure(settings);
         services.AddProblemDetails();
         services.AddExceptionHandler<BadRequestHandler>();
         services.AddExceptionHandler<StorageUnavailableHandler>();
@@ -142,6 +143,7 @@ public static class BrokerExtensions
                 },
             }).ConfigureAwait(false);
         });
+        app.UseRateLimiter();
         var limit = app.Services.GetRequiredService<IOptions<ShareHubOptions>>().Value.MaxPayloadBytes + (64L * 1024);
         app.UseMiddleware<RequestBodyLimitMiddleware>(limit);
         app.UseAuthentication();

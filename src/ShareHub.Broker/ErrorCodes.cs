@@ -16,6 +16,9 @@ public static class ErrorCodes
     /// <summary>The request body exceeds the size limit.</summary>
     public const string BodyTooLarge = "SH-V0003";
 
+    /// <summary>The request body is not <c>application/json</c>.</summary>
+    public const string UnsupportedMediaType = "SH-V0004";
+
     /// <summary>Subject type must be bsn, kvk or address.</summary>
     public const string UnknownSubjectType = "SH-V0101";
 
@@ -54,6 +57,9 @@ public static class ErrorCodes
 
     /// <summary>The database is unavailable; nothing was stored.</summary>
     public const string StorageUnavailable = "SH-S0503";
+
+    /// <summary>The hub is at its concurrency limit; nothing was done, retry after the indicated delay.</summary>
+    public const string Overloaded = "SH-S0504";
 
     /// <summary>A policy set was activated.</summary>
     public const string PolicySetActivated = "SH-P0900";

@@ -50,7 +50,8 @@ internal static class Problems
         StatusCodes.Status403Forbidden => ErrorCodes.Forbidden,
         StatusCodes.Status404NotFound => ErrorCodes.NotFound,
         StatusCodes.Status413PayloadTooLarge => ErrorCodes.BodyTooLarge,
-        StatusCodes.Status503ServiceUnavailable => ErrorCodes.StorageUnavailable,
+        StatusCodes.Status415UnsupportedMediaType => ErrorCodes.UnsupportedMediaType,
+        StatusCodes.Status503ServiceUnavailable => ErrorCodes.Overloaded,
         _ => $"SH-H{status:D4}",
     };
 }

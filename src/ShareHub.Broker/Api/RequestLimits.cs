@@ -82,7 +82,12 @@ internal sealed class BadRequestHandler(IProblemDetailsService problems) : IExce
             ProblemDetails = new ProblemDetails
             {
                 Status = status,
-                Title = status == StatusCodes.Status413PayloadTooLarge ? "Request too large" : "Malformed request",
+                Title = status switch
+                {
+                    StatusCodes.Status413PayloadTooLarge => "Request too large",
+                    StatusCodes.Status415UnsupportedMediaType => "Unsupported media type",
+                    _ => "Malformed request",
+                },
                 // The framework's message says what could not be read, without echoing the body.
                 Detail = bad.Message,
                 Type = ErrorCodes.TypeUri(code),

@@ -71,6 +71,15 @@ public sealed class ShareHubOptions
     /// <summary>Maximum number of intended recipients per signal.</summary>
     public int MaxRecipients { get; set; } = 32;
 
+    /// <summary>
+    /// Requests processed at once by this instance. Beyond it (and <see cref="MaxQueuedRequests"/>) the hub answers
+    /// 503 at once instead of piling up work and memory.
+    /// </summary>
+    public int MaxConcurrentRequests { get; set; } = 256;
+
+    /// <summary>Requests that may wait for a free slot before the hub answers 503.</summary>
+    public int MaxQueuedRequests { get; set; } = 512;
+
     /// <summary>Authentication settings.</summary>
     public AuthenticationOptions Authentication { get; set; } = new();
 
@@ -137,6 +146,11 @@ internal sealed class ShareHubOptionsValidator(IHostEnvironment environment) : I
         if (options.MaxPayloadBytes is < 1 or > 16 * 1024 * 1024)
         {
             failures.Add("ShareHub:MaxPayloadBytes must be between 1 and 16 MiB.");
+        }
+
+        if (options.MaxConcurrentRequests < 1 || options.MaxQueuedRequests < 0)
+        {
+            failures.Add("ShareHub:MaxConcurrentRequests must be at least 1 and ShareHub:MaxQueuedRequests at least 0.");
         }
 
         if (options.MaxRecipients < 1)
