@@ -19,6 +19,12 @@ public static class ErrorCodes
     /// <summary>The request body is not <c>application/json</c>.</summary>
     public const string UnsupportedMediaType = "SH-V0004";
 
+    /// <summary>The <c>Idempotency-Key</c> header is not 1–64 printable ASCII characters.</summary>
+    public const string InvalidIdempotencyKey = "SH-V0005";
+
+    /// <summary>The <c>Idempotency-Key</c> was already used by this organisation for a different request.</summary>
+    public const string IdempotencyKeyReused = "SH-V0006";
+
     /// <summary>Subject type must be bsn, kvk or address.</summary>
     public const string UnknownSubjectType = "SH-V0101";
 

@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using FluentValidation;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 using ShareHub.Broker.Data;
 using ShareHub.Broker.Delivery;
@@ -28,10 +29,12 @@ public static class SignalsApi
     /// </summary>
     internal static async Task<Results<Accepted<SubmitSignalResponse>, ValidationProblem, ProblemHttpResult>> SubmitAsync(
         SubmitSignalRequest? request,
+        [FromHeader(Name = Idempotency.Header)] string? idempotencyKey,
         ClaimsPrincipal user,
         IValidator<SignalSubmission> validator,
         PolicyStore policies,
         SignalIntake intake,
+        HubDbContext db,
         CancellationToken cancellationToken)
     {
         var provider = user.GetOrganisation();
@@ -52,8 +55,47 @@ public static class SignalsApi
             return Problems.Validation(validation);
         }
 
-        var response = await intake.SubmitAsync(provider, user.GetActor(), request, cancellationToken).ConfigureAwait(false);
-        return TypedResults.Accepted($"/api/v1/signals/{response.SignalId}", response);
+        if (idempotencyKey is null)
+        {
+            var response = await intake.SubmitAsync(provider, user.GetActor(), request, null, cancellationToken).ConfigureAwait(false);
+            return TypedResults.Accepted($"/api/v1/signals/{response.SignalId}", response);
+        }
+
+        if (!Idempotency.IsValidKey(idempotencyKey))
+        {
+            return Problems.Create(StatusCodes.Status400BadRequest, ErrorCodes.InvalidIdempotencyKey, "Invalid idempotency key",
+                "The Idempotency-Key header must be 1–64 printable ASCII characters.");
+        }
+
+        var hash = Idempotency.HashOf(request);
+        var earlier = await Idempotency.FindAsync(db, provider, idempotencyKey, cancellationToken).ConfigureAwait(false);
+        if (earlier is null)
+        {
+            try
+            {
+                var response = await intake.SubmitAsync(provider, user.GetActor(), request, (idempotencyKey, hash), cancellationToken).ConfigureAwait(false);
+                return TypedResults.Accepted($"/api/v1/signals/{response.SignalId}", response);
+            }
+            catch (DbUpdateException)
+            {
+                // A concurrent retry with the same key committed first (unique index): answer with that signal.
+                db.ChangeTracker.Clear();
+                earlier = await Idempotency.FindAsync(db, provider, idempotencyKey, cancellationToken).ConfigureAwait(false);
+                if (earlier is null)
+                {
+                    throw;
+                }
+            }
+        }
+
+        if (earlier.RequestHash != hash)
+        {
+            return Problems.Create(StatusCodes.Status422UnprocessableEntity, ErrorCodes.IdempotencyKeyReused, "Idempotency key reused",
+                "This Idempotency-Key was already used by your organisation for a different signal; nothing was stored.");
+        }
+
+        var replay = await Idempotency.ReplayAsync(db, earlier, cancellationToken).ConfigureAwait(false);
+        return TypedResults.Accepted($"/api/v1/signals/{replay.SignalId}", replay);
     }
 
     /// <summary>The decisions and delivery progress of a signal; only its provider may see it.</summary>

@@ -38,6 +38,15 @@ public sealed class Signal
 
     /// <summary>Content hash of the policy set that decided.</summary>
     public required string PolicyVersion { get; set; }
+
+    /// <summary>
+    /// The submitter's <c>Idempotency-Key</c>, if it sent one: a retry with the same key returns this signal instead
+    /// of storing a second one. Unique per provider.
+    /// </summary>
+    public string? IdempotencyKey { get; set; }
+
+    /// <summary>SHA-256 of the submitted request, to refuse a key reused for a different request.</summary>
+    public string? RequestHash { get; set; }
 }
 
 /// <summary>

@@ -34,6 +34,9 @@ public sealed class HubDbContext(DbContextOptions<HubDbContext> options) : DbCon
             e.Property(s => s.CaseReference).HasMaxLength(64);
             e.Property(s => s.PolicyVersion).HasMaxLength(64);
             e.HasIndex(s => s.SubjectPseudonym);
+            e.Property(s => s.IdempotencyKey).HasMaxLength(64);
+            e.Property(s => s.RequestHash).HasMaxLength(64);
+            e.HasIndex(s => new { s.Provider, s.IdempotencyKey }).IsUnique();
         });
 
         modelBuilder.Entity<AuditEntry>(e =>

@@ -21,8 +21,9 @@ public sealed class SignalIntake(HubDbContext db, PolicyStore policies, Partners
     /// <param name="provider">The caller's organisation (from its identity, never from the body).</param>
     /// <param name="actor">The calling client or user, for the audit trail.</param>
     /// <param name="request">The validated request.</param>
+    /// <param name="idempotency">The submitter's idempotency key and the request hash, if it sent a key.</param>
     /// <param name="cancellationToken">Cancels before commit only.</param>
-    public async Task<SubmitSignalResponse> SubmitAsync(string provider, string actor, SubmitSignalRequest request, CancellationToken cancellationToken)
+    public async Task<SubmitSignalResponse> SubmitAsync(string provider, string actor, SubmitSignalRequest request, (string Key, string RequestHash)? idempotency, CancellationToken cancellationToken)
     {
         var policy = policies.Current; // one snapshot for all recipients of this signal
         var now = time.GetUtcNow();
@@ -46,6 +47,8 @@ public sealed class SignalIntake(HubDbContext db, PolicyStore policies, Partners
             PayloadJson = payloadJson,
             SubmittedAt = now,
             PolicyVersion = policy.Version,
+            IdempotencyKey = idempotency?.Key,
+            RequestHash = idempotency?.RequestHash,
         };
         db.Signals.Add(signal);
 

@@ -172,4 +172,42 @@ public sealed class SubmitSignalTests
         Assert.True(await PartnerRecorder.WaitUntilAsync(() => !second.Partners.Handled.IsEmpty, Patience));
         Assert.Single(second.Partners.Handled);
     }
+
+    [Fact]
+    public async Task Submit_RetriedWithTheSameIdempotencyKey_StoresOneSignal_AndAnswersTheSame()
+    {
+        await using var hub = new ComponentHub();
+        var client = hub.ClientFor(Signals.Gemeente);
+        client.DefaultRequestHeaders.Add("Idempotency-Key", "retry-1");
+
+        var first = await client.SubmitAcceptedAsync(Signals.KvkSignal(Signals.Riec, Signals.Fiod));
+        var again = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => client.SubmitAcceptedAsync(Signals.KvkSignal(Signals.Riec, Signals.Fiod))));
+
+        Assert.All(again, a => Assert.Equal(first.SignalId, a.SignalId));
+        Assert.All(again, a => Assert.Equal(first.Decisions.Select(d => (d.Recipient, d.Permitted, d.DeliveryId)), a.Decisions.Select(d => (d.Recipient, d.Permitted, d.DeliveryId))));
+        var (signals, outbox) = await hub.Factory.WithDbAsync(async db => (await db.Signals.CountAsync(), await db.Outbox.CountAsync()));
+        Assert.Equal(1, signals);
+        Assert.Equal(1, outbox);
+
+        // The same key from another organisation is another signal: keys are per provider.
+        var other = hub.ClientFor(Signals.Politie);
+        other.DefaultRequestHeaders.Add("Idempotency-Key", "retry-1");
+        var politie = await other.SubmitAcceptedAsync(Signals.KvkSignal(Signals.Riec) with { Category = "politiegegevens" });
+        Assert.NotEqual(first.SignalId, politie.SignalId);
+    }
+
+    [Fact]
+    public async Task Submit_IdempotencyKeyReusedForADifferentSignal_Is422_AndNothingMoreStored()
+    {
+        await using var hub = new ComponentHub();
+        var client = hub.ClientFor(Signals.Gemeente);
+        client.DefaultRequestHeaders.Add("Idempotency-Key", "retry-2");
+        await client.SubmitAcceptedAsync(Signals.KvkSignal(Signals.Riec));
+
+        using var response = await client.SubmitAsync(Signals.KvkSignal(Signals.Riec, Signals.Fiod));
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
+        Assert.Contains("SH-V0006", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(1, await hub.Factory.WithDbAsync(db => db.Signals.CountAsync()));
+    }
 }

@@ -6,11 +6,12 @@ using ShareHub.Contracts;
 namespace ShareHub.Broker.Tests.Infrastructure;
 
 /// <summary>
-/// Submits a bounded stream of signals with several concurrent clients and records every answer. A refused connection
-/// (the broker is down) is retried, as a client would; a request cut off mid-way is counted as unanswered.
+/// Submits a bounded stream of signals with several concurrent clients and records every answer. Every signal carries an
+/// Idempotency-Key, so a client retries safely when the broker was down or died mid-request, as a real client would.
 /// </summary>
 public sealed class SignalStream(Func<HttpClient> clientFactory, int total, int concurrency)
 {
+    private readonly string _run = Guid.NewGuid().ToString("N")[..8];
     private int _next;
 
     /// <summary>Signals answered 202, with their decisions.</summary>
@@ -19,7 +20,7 @@ public sealed class SignalStream(Func<HttpClient> clientFactory, int total, int 
     /// <summary>HTTP status codes of non-202 answers.</summary>
     public ConcurrentBag<HttpStatusCode> Refused { get; } = [];
 
-    /// <summary>Requests cut off mid-way (connection reset): their outcome is unknown to the client.</summary>
+    /// <summary>Requests cut off mid-way (connection reset) and resubmitted with their idempotency key.</summary>
     public int Unanswered => _unanswered;
 
     private int _unanswered;
@@ -42,11 +43,14 @@ public sealed class SignalStream(Func<HttpClient> clientFactory, int total, int 
             while ((i = Interlocked.Increment(ref _next)) <= total && !deadline.IsCancellationRequested)
             {
                 var body = request(i);
+                var key = $"stream-{_run}-{i}";
                 while (!deadline.IsCancellationRequested)
                 {
                     try
                     {
-                        using var response = await client.PostAsJsonAsync("/api/v1/signals", body, Signals.Json, deadline.Token);
+                        using var message = new HttpRequestMessage(HttpMethod.Post, "/api/v1/signals") { Content = JsonContent.Create(body, options: Signals.Json) };
+                        message.Headers.Add("Idempotency-Key", key);
+                        using var response = await client.SendAsync(message, deadline.Token);
                         if (response.StatusCode == HttpStatusCode.Accepted)
                         {
                             Accepted.Add((await response.Content.ReadFromJsonAsync<SubmitSignalResponse>(Signals.Json, deadline.Token))!);
@@ -66,10 +70,10 @@ public sealed class SignalStream(Func<HttpClient> clientFactory, int total, int 
                     }
                     catch (HttpRequestException)
                     {
-                        // The broker died mid-request: the signal may or may not have been committed, and the client
-                        // cannot tell. It is not resubmitted (that could duplicate it); the test checks the database.
+                        // The broker died mid-request: the signal may or may not have been committed. The client
+                        // resubmits with the same Idempotency-Key, so it gets the stored signal back, never a second one.
                         Interlocked.Increment(ref _unanswered);
-                        break;
+                        await Task.Delay(50);
                     }
                     catch (OperationCanceledException) when (deadline.IsCancellationRequested)
                     {

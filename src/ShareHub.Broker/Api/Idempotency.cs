@@ -1,0 +1,40 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using ShareHub.Broker.Data;
+using ShareHub.Contracts;
+
+namespace ShareHub.Broker.Api;
+
+/// <summary>
+/// Safe retries of <c>POST /api/v1/signals</c> with the <c>Idempotency-Key</c> request header
+/// (draft-ietf-httpapi-idempotency-key-header): a client that lost the answer — e.g. the hub crashed mid-request —
+/// resubmits with the same key and gets the original signal's 202 back instead of a second signal. A key reused for a
+/// different request is refused (422), as the draft recommends.
+/// </summary>
+internal static class Idempotency
+{
+    public const string Header = "Idempotency-Key";
+
+    /// <summary>1–64 printable ASCII characters (a UUID fits).</summary>
+    public static bool IsValidKey(string key) => key.Length is > 0 and <= 64 && key.All(c => c is >= '!' and <= '~');
+
+    /// <summary>A stable hash of the request as the hub understood it.</summary>
+    public static string HashOf(SubmitSignalRequest request) =>
+        Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(request)));
+
+    /// <summary>The earlier signal submitted by <paramref name="provider"/> with <paramref name="key"/>, if any.</summary>
+    public static Task<Signal?> FindAsync(HubDbContext db, string provider, string key, CancellationToken cancellationToken) =>
+        db.Signals.AsNoTracking().SingleOrDefaultAsync(s => s.Provider == provider && s.IdempotencyKey == key, cancellationToken);
+
+    /// <summary>Rebuilds the original 202 answer from the signal's decision audit entries.</summary>
+    public static async Task<SubmitSignalResponse> ReplayAsync(HubDbContext db, Signal signal, CancellationToken cancellationToken)
+    {
+        var decisions = await db.AuditEntries.AsNoTracking()
+            .Where(a => a.SignalId == signal.Id && a.Kind == AuditKinds.Decision)
+            .OrderBy(a => a.Id)
+            .ToListAsync(cancellationToken).ConfigureAwait(false);
+        return new SubmitSignalResponse(signal.Id, signal.PolicyVersion,
+            [.. decisions.Select(d => new RecipientDecisionDto(d.Recipient!, d.Outcome == "permit", d.ReasonCode, d.Explanation, d.RuleId, d.LegalGround, d.DeliveryId, d.Id))]);
+    }
+}
