@@ -24,6 +24,7 @@ public sealed class OutboxDispatcher(
     private static readonly TimeSpan SendTimeout = TimeSpan.FromSeconds(30);
     private readonly Channel<bool> _nudges = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private readonly ShareHubOptions.DispatcherOptions _settings = options.Value.Dispatcher;
+    private readonly DatabaseProvider _database = options.Value.Database;
 
     /// <summary>Tells the dispatcher new rows were committed, so it need not wait for the next poll.</summary>
     public void Nudge() => _nudges.Writer.TryWrite(true);
@@ -80,10 +81,10 @@ public sealed class OutboxDispatcher(
         using var scope = scopes.CreateScope();
         var db = scope.ServiceProvider.GetRequiredService<HubDbContext>();
 
-        var pending = await db.Outbox
-            .Where(o => o.DispatchedAt == null)
-            .OrderBy(o => o.Id)
-            .Take(_settings.BatchSize)
+        // Several broker instances may dispatch the same outbox: each claims its batch with row locks that the others
+        // skip, held until the batch is marked dispatched (see OutboxClaim).
+        await using var claim = await OutboxClaim.BeginAsync(db, _database, cancellationToken).ConfigureAwait(false);
+        var pending = await OutboxClaim.PendingBatch(db, _database, _settings.BatchSize)
             .ToListAsync(cancellationToken)
             .ConfigureAwait(false);
         if (pending.Count == 0)
@@ -112,6 +113,11 @@ public sealed class OutboxDispatcher(
         }
 
         await db.SaveChangesAsync(CancellationToken.None).ConfigureAwait(false);
+        if (claim is not null)
+        {
+            await claim.CommitAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+
         if (published < pending.Count)
         {
             logger.LogWarning("{Failed} of {Count} deliveries could not be published; they stay in the outbox", pending.Count - published, pending.Count);

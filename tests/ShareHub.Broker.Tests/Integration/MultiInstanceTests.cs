@@ -1,0 +1,60 @@
+using ShareHub.Broker.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace ShareHub.Broker.Tests.Integration;
+
+/// <summary>Several broker processes on one PostgreSQL database and one RabbitMQ virtual host.</summary>
+[Collection(RealServersCollection.Name)]
+public sealed class MultiInstanceTests(ITestOutputHelper output)
+{
+    private static readonly string[] AllPartners = [Signals.Gemeente, Signals.Riec, Signals.Fiod, Signals.Politie, Signals.Belastingdienst];
+
+    [Fact]
+    public async Task ThreeBrokerProcesses_EachDeliveryIsPublishedOnce_NoneLostOrDuplicated()
+    {
+        const int perInstance = 300;
+        await using var servers = await RealServers.CreateAsync();
+        var recorder = new PartnerRecorder();
+        await using var partners = await PartnerBusHost.StartAsync(servers.RabbitMqUri, recorder, AllPartners);
+        var settings = servers.HubSettings();
+        var brokers = new List<BrokerProcess>();
+        try
+        {
+            // One after the other: the first creates the schema.
+            for (var i = 0; i < 3; i++)
+            {
+                brokers.Add(await BrokerProcess.StartAsync(settings, BrokerProcess.FreePort()));
+            }
+
+            var streams = brokers.Select(b => new SignalStream(() => Client(b), perInstance, concurrency: 4)).ToList();
+            await Task.WhenAll(streams.Select(s => s.RunAsync(_ => Signals.KvkSignal(Signals.Riec, Signals.Fiod), TimeSpan.FromMinutes(3))));
+            Assert.All(streams, s => Assert.Equal(perInstance, s.Accepted.Count));
+
+            var permits = streams.SelectMany(s => s.Accepted).SelectMany(a => a.Decisions).Where(d => d.Permitted).Select(d => d.DeliveryId!.Value).ToHashSet();
+            Assert.True(await PartnerRecorder.WaitUntilAsync(async () =>
+                await servers.ScalarAsync<long>("SELECT count(*) FROM outbox WHERE \"DispatchedAt\" IS NULL") == 0 && recorder.Handled.Count >= permits.Count,
+                TimeSpan.FromMinutes(2)));
+            await Task.Delay(1000);
+
+            // Published exactly once: no delivery was taken off a queue twice, so no instance published another's row.
+            Assert.Equal(permits.Count, recorder.Received.Count);
+            Assert.True(permits.SetEquals(recorder.Handled.Select(h => h.Delivery.DeliveryId)));
+            Assert.Equal(permits.Count, await servers.ScalarAsync<long>("SELECT count(*) FROM acknowledgements"));
+            output.WriteLine($"MULTI-INSTANCE: brokers 3 | signals {streams.Sum(s => s.Accepted.Count)} | permits {permits.Count} | consumed {recorder.Received.Count} | duplicates {recorder.Received.Count - permits.Count}");
+        }
+        finally
+        {
+            foreach (var broker in brokers)
+            {
+                await broker.DisposeAsync();
+            }
+        }
+    }
+
+    private static HttpClient Client(BrokerProcess broker)
+    {
+        var client = new HttpClient { BaseAddress = broker.Address, Timeout = TimeSpan.FromSeconds(30) };
+        client.DefaultRequestHeaders.Add("X-ShareHub-Dev-Organisation", Signals.Gemeente);
+        return client;
+    }
+}
