@@ -34,5 +34,10 @@ if [[ "$projects" -ne "$expected" ]]; then
   echo "expected a summary from each of the ${expected} test projects, got ${projects}" >&2
   [[ "$status" -ne 0 ]] || status=1
 fi
+# A short smoke run of the hub benchmark so it cannot rot (figures are printed, never asserted).
+if [[ "$status" -eq 0 && "${SHAREHUB_SKIP_BENCH_SMOKE:-0}" != 1 ]]; then
+  dotnet run -c Release --no-build --project tests/ShareHub.Benchmarks -- hub --smoke 2>/dev/null || status=$?
+fi
+
 echo "tests: ${passed} passed, ${failed} failed"
 exit "$status"

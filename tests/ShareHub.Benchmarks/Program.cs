@@ -3,12 +3,19 @@ using System.Globalization;
 using BenchmarkDotNet.Running;
 using ShareHub.Benchmarks;
 
-// Two modes:
+// Three modes:
 //   dotnet run -c Release --project tests/ShareHub.Benchmarks -- --job short --filter '*'   (BenchmarkDotNet)
 //   dotnet run -c Release --project tests/ShareHub.Benchmarks -- --latency                 (per-call percentiles + throughput)
+//   dotnet run -c Release --project tests/ShareHub.Benchmarks -- hub [--signals N] [--clients C] [--smoke]
+//                                                            (the hub on PostgreSQL + RabbitMQ against the bare bus)
 if (args.Contains("--latency"))
 {
     return LatencyRun.Run(Console.Out);
+}
+
+if (args.FirstOrDefault() == "hub")
+{
+    return await HubBenchmark.RunAsync(args, Console.Out);
 }
 
 BenchmarkSwitcher.FromAssembly(typeof(PolicyDecisionBenchmarks).Assembly).Run(args);

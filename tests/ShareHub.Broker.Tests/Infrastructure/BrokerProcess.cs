@@ -21,6 +21,12 @@ public sealed class BrokerProcess : IAsyncDisposable
         Address = address;
     }
 
+    /// <summary>A fixed, test-only partnership key (base64 of 32 bytes).</summary>
+    public const string TestPartnershipKey = "dGVzdC1wYXJ0bmVyc2hpcC1rZXktMzItYnl0ZXMtbG9uZyE=";
+
+    /// <summary>The process id (for resource measurements).</summary>
+    public int ProcessId => _process.Id;
+
     /// <summary>The broker's HTTP address.</summary>
     public Uri Address { get; }
 
@@ -47,7 +53,7 @@ public sealed class BrokerProcess : IAsyncDisposable
     /// <summary>Starts the broker with the given settings and waits until it answers on <c>/</c>.</summary>
     public static async Task<BrokerProcess> StartAsync(IReadOnlyDictionary<string, string?> settings, int port)
     {
-        var testBin = AppContext.BaseDirectory; // …/tests/ShareHub.Broker.Tests/bin/<Configuration>/net10.0/
+        var testBin = AppContext.BaseDirectory; // …/tests/<project>/bin/<Configuration>/net10.0/
         var configuration = new DirectoryInfo(testBin).Parent!.Name;
         var root = RealServers.RepositoryRoot();
         var brokerBin = Path.Combine(root, "src", "ShareHub.Broker", "bin", configuration, "net10.0");
@@ -71,7 +77,7 @@ public sealed class BrokerProcess : IAsyncDisposable
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Development";
         start.Environment["DOTNET_gcServer"] = "0";
         start.Environment["ShareHub__PoliciesPath"] = Path.Combine(root, "policies");
-        start.Environment["ShareHub__PartnershipKey"] = HubFactory.TestPartnershipKey;
+        start.Environment["ShareHub__PartnershipKey"] = TestPartnershipKey;
         start.Environment["ShareHub__Authentication__Mode"] = "Development";
         start.Environment["Logging__LogLevel__Default"] = "Warning";
         foreach (var (key, value) in settings)

@@ -15,7 +15,7 @@ public sealed class HubFactory(IReadOnlyDictionary<string, string?> settings, Ac
     : WebApplicationFactory<Program>
 {
     /// <summary>A fixed, test-only partnership key (base64 of 32 bytes).</summary>
-    public const string TestPartnershipKey = "dGVzdC1wYXJ0bmVyc2hpcC1rZXktMzItYnl0ZXMtbG9uZyE=";
+    public const string TestPartnershipKey = BrokerProcess.TestPartnershipKey;
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {

@@ -1,0 +1,267 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text.Json;
+using HdrHistogram;
+using MassTransit;
+using ShareHub.Broker.Tests.Infrastructure;
+using ShareHub.Contracts;
+using ShareHub.Partner;
+
+namespace ShareHub.Benchmarks;
+
+/// <summary>
+/// The hub against the bare bus on the same machine. Starts the broker as its own process on PostgreSQL + RabbitMQ
+/// (a private database and virtual host), drives signals through the real HTTP API with concurrent clients, consumes
+/// the deliveries with the real Partner SDK, and in the same run measures plain MassTransit publish→consume of the
+/// same number of same-size messages over the same RabbitMQ (durable, publisher confirms). Usage:
+/// <c>dotnet run -c Release --project tests/ShareHub.Benchmarks -- hub [--signals N] [--clients C] [--smoke]</c>.
+/// </summary>
+internal static class HubBenchmark
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    public static async Task<int> RunAsync(string[] args, TextWriter output)
+    {
+        var smoke = args.Contains("--smoke");
+        var signals = Option(args, "--signals", smoke ? 300 : 20_000);
+        var clients = Option(args, "--clients", 16);
+        var warmup = Math.Min(500, signals / 4);
+
+        await using var servers = await RealServers.CreateAsync();
+        output.WriteLine($"hub benchmark: {signals} signals, {clients} concurrent clients, warm-up {warmup}; PostgreSQL database {servers.Database}, RabbitMQ vhost {servers.VirtualHost}");
+
+        var hub = await MeasureHubAsync(servers, signals, warmup, clients, output);
+        var bare = await MeasureBareBusAsync(servers.RabbitMqUri, signals, warmup, clients, hub.MessageBytes);
+
+        output.WriteLine();
+        output.WriteLine($"{"",-34} {"hub",14} {"bare bus",14}");
+        output.WriteLine($"{"messages",-34} {hub.Delivered,14:N0} {bare.Delivered,14:N0}");
+        output.WriteLine($"{"message size (bytes)",-34} {hub.MessageBytes,14:N0} {bare.MessageBytes,14:N0}");
+        output.WriteLine($"{"accepted/s (HTTP 202)",-34} {hub.AcceptedPerSecond,14:N0} {"",14}");
+        output.WriteLine($"{"end-to-end/s (delivered + acked)",-34} {hub.EndToEndPerSecond,14:N0} {bare.EndToEndPerSecond,14:N0}");
+        output.WriteLine($"{"submit→audited p50/p95/p99 (ms)",-34} {Percentiles(hub.Audited),14}");
+        output.WriteLine($"{"submit→delivered p50/p95/p99 (ms)",-34} {Percentiles(hub.Delivery),14} {Percentiles(bare.Delivery),14}");
+        output.WriteLine($"{"broker RSS start/peak (MB)",-34} {hub.RssStartMb,6:N0} / {hub.RssPeakMb,5:N0}");
+        output.WriteLine($"{"broker CPU (s user+sys)",-34} {hub.CpuSeconds,14:N1}");
+        output.WriteLine($"ratio hub/bare (end-to-end throughput): {hub.EndToEndPerSecond / bare.EndToEndPerSecond:F2}");
+        return 0;
+    }
+
+    private sealed record Result(int Delivered, int MessageBytes, double AcceptedPerSecond, double EndToEndPerSecond, HistogramBase? Audited, HistogramBase Delivery, double RssStartMb, double RssPeakMb, double CpuSeconds);
+
+    private static async Task<Result> MeasureHubAsync(RealServers servers, int signals, int warmup, int clients, TextWriter output)
+    {
+        var delivered = new LongConcurrentHistogram(1, TimeSpan.FromMinutes(10).Ticks / 10, 3); // microseconds
+        var handled = 0;
+        var messageBytes = 0;
+        var handler = new TimingHandler((delivery, sentAt) =>
+        {
+            if (Interlocked.Increment(ref handled) > warmup)
+            {
+                delivered.RecordValue(Math.Max(1, (Stopwatch.GetTimestamp() - sentAt) * 1_000_000 / Stopwatch.Frequency));
+            }
+
+            messageBytes = JsonSerializer.SerializeToUtf8Bytes(delivery).Length;
+        });
+        var partners = Bus.Factory.CreateUsingRabbitMq(cfg =>
+        {
+            cfg.Host(servers.RabbitMqUri);
+            PartnerBus.ConfigureDeliveryEndpoint(cfg, new PartnerOptions { Organisation = "riec-amsterdam" }, handler, new InMemoryDeliveryInbox(), TimeProvider.System);
+        });
+        await partners.StartAsync();
+        await using var broker = await BrokerProcess.StartAsync(servers.HubSettings(), BrokerProcess.FreePort());
+        try
+        {
+            var audited = new LongConcurrentHistogram(1, TimeSpan.FromMinutes(10).Ticks / 10, 3);
+            using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = clients }) { BaseAddress = broker.Address, Timeout = TimeSpan.FromSeconds(60) };
+            http.DefaultRequestHeaders.Add("X-ShareHub-Dev-Organisation", "gemeente-amsterdam");
+
+            await SubmitAsync(http, warmup, clients, null);
+            await WaitAsync(() => Volatile.Read(ref handled) >= warmup, TimeSpan.FromMinutes(2));
+
+            var rssStart = Rss(broker.ProcessId).Current;
+            var cpuStart = CpuSeconds(broker.ProcessId);
+            var clock = Stopwatch.StartNew();
+            using var progress = Progress(() => $"hub: submitted {clock.Elapsed.TotalSeconds:F0} s, delivered {Volatile.Read(ref handled) - warmup}/{signals}");
+            await SubmitAsync(http, signals, clients, audited);
+            var accepted = clock.Elapsed;
+            var acknowledged = await WaitForAcknowledgementsAsync(servers, warmup + signals);
+            var endToEnd = clock.Elapsed;
+            var (_, peak) = Rss(broker.ProcessId);
+            var cpu = CpuSeconds(broker.ProcessId) - cpuStart;
+            output.WriteLine($"hub: {signals} accepted in {accepted.TotalSeconds:F1} s, {acknowledged - warmup} delivered and acknowledged in {endToEnd.TotalSeconds:F1} s");
+            return new Result(signals, messageBytes, signals / accepted.TotalSeconds, signals / endToEnd.TotalSeconds, audited, delivered, rssStart, peak, cpu);
+        }
+        finally
+        {
+            await partners.StopAsync();
+        }
+    }
+
+    private static async Task SubmitAsync(HttpClient http, int count, int clients, LongConcurrentHistogram? audited)
+    {
+        var next = 0;
+        await Task.WhenAll(Enumerable.Range(0, clients).Select(_ => Task.Run(async () =>
+        {
+            while (Interlocked.Increment(ref next) <= count)
+            {
+                var start = Stopwatch.GetTimestamp();
+                var request = new SubmitSignalRequest(new SubjectDto("kvk", "12345678"), "kvk-ubo", "signaalweging", null, ["riec-amsterdam"],
+                    JsonSerializer.SerializeToElement(new { sentAt = start, naam = "Holding Zuidas B.V.", adres = "Zuidplein 1, Amsterdam", signaal = new string('x', 300) }));
+                using var response = await http.PostAsJsonAsync("/api/v1/signals", request, Json);
+                if (response.StatusCode != System.Net.HttpStatusCode.Accepted)
+                {
+                    throw new InvalidOperationException($"submission answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+                }
+
+                audited?.RecordValue(Math.Max(1, (Stopwatch.GetTimestamp() - start) * 1_000_000 / Stopwatch.Frequency));
+            }
+        })));
+    }
+
+    private static async Task<long> WaitForAcknowledgementsAsync(RealServers servers, int expected)
+    {
+        long count = 0;
+        await WaitAsync(() =>
+        {
+            count = servers.ScalarAsync<long>("SELECT count(*) FROM acknowledgements").GetAwaiter().GetResult();
+            return count >= expected;
+        }, TimeSpan.FromMinutes(10));
+        return count;
+    }
+
+    private static async Task<Result> MeasureBareBusAsync(Uri rabbitMq, int messages, int warmup, int clients, int messageBytes)
+    {
+        var delivered = new LongConcurrentHistogram(1, TimeSpan.FromMinutes(10).Ticks / 10, 3);
+        var consumed = 0;
+        var filler = new string('x', Math.Max(0, messageBytes - 120));
+        var bus = Bus.Factory.CreateUsingRabbitMq(cfg =>
+        {
+            cfg.Host(rabbitMq);
+            cfg.ReceiveEndpoint("bench.bare", e => e.Handler<BareMessage>(context =>
+            {
+                if (Interlocked.Increment(ref consumed) > warmup)
+                {
+                    delivered.RecordValue(Math.Max(1, (Stopwatch.GetTimestamp() - context.Message.SentAt) * 1_000_000 / Stopwatch.Frequency));
+                }
+
+                return Task.CompletedTask;
+            }));
+        });
+        await bus.StartAsync();
+        try
+        {
+            var endpoint = await bus.GetSendEndpoint(new Uri("queue:bench.bare"));
+            async Task SendAsync(int count)
+            {
+                var next = 0;
+                await Task.WhenAll(Enumerable.Range(0, clients).Select(_ => Task.Run(async () =>
+                {
+                    while (Interlocked.Increment(ref next) <= count)
+                    {
+                        // Durable, persistent, and awaited until RabbitMQ confirms it: the same guarantees the hub's dispatcher asks for.
+                        await endpoint.Send(new BareMessage(Guid.NewGuid(), Stopwatch.GetTimestamp(), filler), c => c.Durable = true);
+                    }
+                })));
+            }
+
+            await SendAsync(warmup);
+            await WaitAsync(() => Volatile.Read(ref consumed) >= warmup, TimeSpan.FromMinutes(2));
+            var clock = Stopwatch.StartNew();
+            using var progress = Progress(() => $"bare bus: consumed {Volatile.Read(ref consumed) - warmup}/{messages}");
+            await SendAsync(messages);
+            await WaitAsync(() => Volatile.Read(ref consumed) >= warmup + messages, TimeSpan.FromMinutes(10));
+            var elapsed = clock.Elapsed;
+            var size = JsonSerializer.SerializeToUtf8Bytes(new BareMessage(Guid.Empty, 0, filler)).Length;
+            return new Result(messages, size, 0, messages / elapsed.TotalSeconds, null, delivered, 0, 0, 0);
+        }
+        finally
+        {
+            await bus.StopAsync();
+        }
+    }
+
+    private static string Percentiles(HistogramBase? histogram) => histogram is null || histogram.TotalCount == 0
+        ? "-"
+        : string.Create(CultureInfo.InvariantCulture, $"{histogram.GetValueAtPercentile(50) / 1000.0:F1}/{histogram.GetValueAtPercentile(95) / 1000.0:F1}/{histogram.GetValueAtPercentile(99) / 1000.0:F1}");
+
+    private static async Task WaitAsync(Func<bool> condition, TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (clock.Elapsed > timeout)
+            {
+                throw new TimeoutException("the benchmark did not complete in time");
+            }
+
+            await Task.Delay(20);
+        }
+    }
+
+    private static IDisposable Progress(Func<string> line)
+    {
+        var timer = new Timer(_ => Console.Error.Write("\r" + line() + "      "), null, TimeSpan.FromMilliseconds(500), TimeSpan.FromMilliseconds(500));
+        return new Finally(() =>
+        {
+            timer.Dispose();
+            Console.Error.WriteLine();
+        });
+    }
+
+    private static (double Current, double Peak) Rss(int pid)
+    {
+        double current = 0, peak = 0;
+        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+        {
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+            {
+                current = Kilobytes(line) / 1024.0;
+            }
+            else if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+            {
+                peak = Kilobytes(line) / 1024.0;
+            }
+        }
+
+        return (current, peak);
+        static long Kilobytes(string line) => long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>User + system CPU time of a process, from /proc/&lt;pid&gt;/stat (fields 14 and 15, clock ticks of 1/100 s).</summary>
+    private static double CpuSeconds(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
+    }
+
+    private static int Option(string[] args, string name, int fallback)
+    {
+        var i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
+    }
+
+    private sealed class TimingHandler(Action<DeliverSignal, long> record) : IDeliveryHandler
+    {
+        public Task HandleAsync(DeliverSignal delivery, CancellationToken cancellationToken)
+        {
+            using var payload = JsonDocument.Parse(delivery.PayloadJson);
+            record(delivery, payload.RootElement.GetProperty("sentAt").GetInt64());
+            return Task.CompletedTask;
+        }
+    }
+
+    private sealed class Finally(Action action) : IDisposable
+    {
+        public void Dispose() => action();
+    }
+}
+
+/// <summary>The bare-bus baseline's message: same size as a hub delivery.</summary>
+/// <param name="Id">Message id.</param>
+/// <param name="SentAt">Stopwatch timestamp at send.</param>
+/// <param name="Payload">Filler to match the hub's message size.</param>
+public sealed record BareMessage(Guid Id, long SentAt, string Payload);
