@@ -38,7 +38,8 @@ public static class BrokerExtensions
 
         services.AddSingleton<PolicyStore>();
         services.AddSingleton<PartnershipKey>();
-        services.AddScoped<IValidator<SignalSubmission>, SignalValidator>();
+        // Singleton: FluentValidation compiles its rule expressions once, in the constructor.
+        services.AddSingleton<IValidator<SignalSubmission>, SignalValidator>();
         services.AddScoped<SignalIntake>();
         services.AddSingleton<OutboxDispatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<OutboxDispatcher>());
