@@ -8,6 +8,7 @@ using ShareHub.Broker.Api;
 using ShareHub.Broker.Configuration;
 using ShareHub.Broker.Data;
 using ShareHub.Broker.Delivery;
+using ShareHub.Broker.Observability;
 using ShareHub.Broker.Policies;
 using ShareHub.Broker.Security;
 
@@ -46,6 +47,11 @@ public static class BrokerExtensions
         services.AddMassTransit(bus =>
         {
             bus.AddConsumer<DeliveryAcknowledgedConsumer, DeliveryAcknowledgedConsumerDefinition>();
+            if (settings.Bus == BusTransport.RabbitMq && settings.RabbitMqQuorumQueues)
+            {
+                bus.AddConfigureEndpointsCallback(QuorumQueues.Configure);
+            }
+
             if (settings.Bus == BusTransport.RabbitMq)
             {
                 bus.UsingRabbitMq((context, cfg) =>
@@ -60,6 +66,7 @@ public static class BrokerExtensions
             }
         });
 
+        builder.AddObservability(); // health checks, logs, traces, metrics (Observability/, Health/)
         AddSecurity(builder, settings);
 
         services.AddProblemDetails();

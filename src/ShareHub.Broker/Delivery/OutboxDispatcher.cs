@@ -82,6 +82,7 @@ public sealed class OutboxDispatcher(
 
         var pending = await db.Outbox
             .Where(o => o.DispatchedAt == null)
+            .Include(o => o.AuditEntry) // its TraceId continues the submitting request's trace (DeliveryTracing)
             .OrderBy(o => o.Id)
             .Take(_settings.BatchSize)
             .ToListAsync(cancellationToken)
@@ -124,6 +125,7 @@ public sealed class OutboxDispatcher(
     /// <summary>Sends one row; returns null on success or the error text.</summary>
     private async Task<string?> SendAsync(OutboxMessage row, CancellationToken cancellationToken)
     {
+        using var dispatch = Observability.DeliveryTracing.StartDispatch(row);
         try
         {
             var message = JsonSerializer.Deserialize<DeliverSignal>(row.MessageJson)
