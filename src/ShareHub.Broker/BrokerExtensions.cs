@@ -27,6 +27,7 @@ public static class BrokerExtensions
     /// <summary>Registers everything the broker needs, according to the <c>ShareHub</c> configuration section.</summary>
     public static WebApplicationBuilder AddBroker(this WebApplicationBuilder builder)
     {
+        builder.AddSecretFiles(); // container secrets (/run/secrets/ShareHub__…) before anything reads the settings
         var services = builder.Services;
         var configuration = builder.Configuration.GetSection(ShareHubOptions.Section);
         var settings = configuration.Get<ShareHubOptions>() ?? new ShareHubOptions();
