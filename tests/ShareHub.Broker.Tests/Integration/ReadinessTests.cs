@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using ShareHub.Broker.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
 using ShareHub.Contracts;
 using Xunit.Abstractions;
 
@@ -50,19 +51,43 @@ public sealed class ReadinessTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task QuorumQueuesOption_DeclaresTheHubsReceiveEndpointAsQuorumQueue()
+    public async Task QuorumVirtualHost_WithQuorumOption_CarriesTheExchangeOnQuorumQueuesOnly()
     {
         await using var servers = await RealServers.CreateAsync();
+        // The production layout (deploy/k8s, deploy/compose): the vhost's default queue type is quorum, so queues that
+        // partners and the hub's sends declare without a type are quorum queues, and the hub declares its own so too.
+        var user = servers.RabbitMqUri.UserInfo.Split(':')[0];
+        await RealServers.RabbitMqCtlAsync("delete_vhost", servers.VirtualHost);
+        await RealServers.RabbitMqCtlAsync("add_vhost", servers.VirtualHost, "--default-queue-type", "quorum");
+        await RealServers.RabbitMqCtlAsync("set_permissions", "-p", servers.VirtualHost, user, ".*", ".*", ".*");
+
+        var recorder = new PartnerRecorder();
+        await using var partners = await PartnerBusHost.StartAsync(servers.RabbitMqUri, recorder, Signals.Riec, Signals.Fiod, Signals.Politie);
         var settings = servers.HubSettings();
         settings["ShareHub:RabbitMqQuorumQueues"] = "true";
         await using var hub = new HubFactory(settings);
         await ExpectReadyAsync(hub.CreateClient(), HttpStatusCode.OK, "at start", []);
 
-        var queues = await RealServers.RabbitMqCtlAsync("list_queues", "-p", servers.VirtualHost, "--quiet", "--no-table-headers", "name", "type");
-        var acknowledgements = queues.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+        var client = hub.ClientFor(Signals.Gemeente);
+        var permitted = 0;
+        for (var i = 0; i < 3; i++)
+        {
+            var response = await client.SubmitAcceptedAsync(Signals.KvkSignal(Signals.Riec, Signals.Fiod, Signals.Politie));
+            permitted += response.Decisions.Count(d => d.Permitted);
+        }
+
+        Assert.True(permitted >= 3);
+        Assert.True(await PartnerRecorder.WaitUntilAsync(() => recorder.Handled.Count >= permitted, Patience), $"handled {recorder.Handled.Count} of {permitted}");
+        Assert.True(await PartnerRecorder.WaitUntilAsync(
+            async () => await hub.WithDbAsync(db => db.Acknowledgements.CountAsync()) >= permitted, Patience), "acknowledgements missing");
+
+        var queues = (await RealServers.RabbitMqCtlAsync("list_queues", "-p", servers.VirtualHost, "--quiet", "--no-table-headers", "name", "type"))
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(line => line.Split('\t', ' '))
-            .Single(parts => parts[0] == QueueNames.Acknowledgements);
-        Assert.Equal("quorum", acknowledgements[^1]);
+            .ToDictionary(parts => parts[0], parts => parts[^1]);
+        Assert.Equal("quorum", queues[QueueNames.Acknowledgements]);
+        Assert.Equal("quorum", queues[QueueNames.Deliveries(Signals.Riec)]);
+        Assert.All(queues, q => Assert.Equal("quorum", q.Value));
     }
 
     private static async Task ExpectReadyAsync(HttpClient client, HttpStatusCode expected, string because, List<string> transitions)
