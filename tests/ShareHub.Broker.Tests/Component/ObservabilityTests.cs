@@ -57,7 +57,7 @@ public sealed class ObservabilityTests
         // The HTTP request that submitted the signal ran in this trace, and the intake stored it on the audit entry.
         Assert.True(await PartnerRecorder.WaitUntilAsync(
             () => stopped.Any(a => a.Source.Name == "Microsoft.AspNetCore" && a.Kind == ActivityKind.Server && a.TraceId == traceId), Patience));
-        var audit = await hub.Factory.WithDbAsync(db => db.AuditEntries.SingleAsync(a => a.DeliveryId == deliveryId));
+        var audit = await hub.Factory.WithDbAsync(db => db.AuditEntries.SingleAsync(a => a.DeliveryId == deliveryId && a.Kind == AuditKinds.Decision));
         Assert.Equal(traceId.ToHexString(), audit.TraceId);
 
         // The partner's MassTransit consume activity — after the outbox and the background dispatcher — is in the
