@@ -11,6 +11,9 @@ export SHAREHUB_TEST_POSTGRES="${SHAREHUB_TEST_POSTGRES:-Host=127.0.0.1;Port=543
 export SHAREHUB_TEST_RABBITMQ="${SHAREHUB_TEST_RABBITMQ:-amqp://sharehub:sharehub-dev@127.0.0.1:5672/sharehub}"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
+# Deployment files (Kubernetes, compose, Dockerfile): schema-validated offline, fails fast before the build.
+bash eng/validate-deploy.sh
+
 dotnet build ShareHub.sln -c Release -nologo -clp:ErrorsOnly
 
 log="$(mktemp)"

@@ -8,6 +8,7 @@ using ShareHub.Broker.Api;
 using ShareHub.Broker.Configuration;
 using ShareHub.Broker.Data;
 using ShareHub.Broker.Delivery;
+using ShareHub.Broker.Observability;
 using ShareHub.Broker.Policies;
 using ShareHub.Broker.Security;
 
@@ -26,6 +27,7 @@ public static class BrokerExtensions
     /// <summary>Registers everything the broker needs, according to the <c>ShareHub</c> configuration section.</summary>
     public static WebApplicationBuilder AddBroker(this WebApplicationBuilder builder)
     {
+        builder.AddSecretFiles(); // container secrets (/run/secrets/ShareHub__…) before anything reads the settings
         var services = builder.Services;
         var configuration = builder.Configuration.GetSection(ShareHubOptions.Section);
         var settings = configuration.Get<ShareHubOptions>() ?? new ShareHubOptions();
@@ -47,6 +49,11 @@ public static class BrokerExtensions
         services.AddMassTransit(bus =>
         {
             bus.AddConsumer<DeliveryAcknowledgedConsumer, DeliveryAcknowledgedConsumerDefinition>();
+            if (settings.Bus == BusTransport.RabbitMq && settings.RabbitMqQuorumQueues)
+            {
+                bus.AddConfigureEndpointsCallback(QuorumQueues.Configure);
+            }
+
             if (settings.Bus == BusTransport.RabbitMq)
             {
                 bus.UsingRabbitMq((context, cfg) =>
@@ -61,6 +68,7 @@ public static class BrokerExtensions
             }
         });
 
+        builder.AddObservability(); // health checks, logs, traces, metrics (Observability/, Health/)
         AddSecurity(builder, settings);
 
         services.AddBackPressure(settings);

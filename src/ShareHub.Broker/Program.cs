@@ -1,5 +1,6 @@
 using ShareHub.Broker;
 using ShareHub.Broker.Api;
+using ShareHub.Broker.Health;
 
 var builder = WebApplication.CreateBuilder(args);
 
@@ -10,6 +11,7 @@ var app = builder.Build();
 app.UseBroker();
 app.MapSignalsApi();
 app.MapAuditApi();
+app.MapHealthEndpoints();
 
 await app.InitialiseBrokerAsync();
 await app.RunAsync();

@@ -56,6 +56,12 @@ public sealed class ShareHubOptions
     /// <summary>RabbitMQ address, including vhost and credentials (<c>ShareHub__RabbitMqUri</c>).</summary>
     public string RabbitMqUri { get; set; } = "amqp://sharehub:sharehub-dev@127.0.0.1:5672/sharehub";
 
+    /// <summary>
+    /// Declare the hub's RabbitMQ receive endpoints as quorum queues (<c>ShareHub__RabbitMqQuorumQueues</c>). Use with
+    /// a virtual host whose default queue type is quorum (see deploy/k8s and docs/architecture.md).
+    /// </summary>
+    public bool RabbitMqQuorumQueues { get; set; }
+
     /// <summary>Directory holding the policy set; relative paths are searched upwards from the working directory.</summary>
     public string PoliciesPath { get; set; } = "policies";
 

@@ -92,6 +92,10 @@ public sealed class OutboxDispatcher(
             return 0;
         }
 
+        // The decisions' audit entries: their TraceId continues the submitting request's trace (DeliveryTracing).
+        var auditIds = pending.Select(o => o.AuditEntryId).ToList();
+        await db.AuditEntries.Where(a => auditIds.Contains(a.Id)).LoadAsync(cancellationToken).ConfigureAwait(false);
+
         // Publish concurrently: each send waits for the broker's publisher confirm (durable, persistent message).
         var outcomes = await Task.WhenAll(pending.Select(row => SendAsync(row, cancellationToken))).ConfigureAwait(false);
 
@@ -130,6 +134,7 @@ public sealed class OutboxDispatcher(
     /// <summary>Sends one row; returns null on success or the error text.</summary>
     private async Task<string?> SendAsync(OutboxMessage row, CancellationToken cancellationToken)
     {
+        using var dispatch = Observability.DeliveryTracing.StartDispatch(row);
         try
         {
             var message = JsonSerializer.Deserialize<DeliverSignal>(row.MessageJson)
