@@ -1,5 +1,6 @@
 using ShareHub.Broker;
 using ShareHub.Broker.Api;
+using ShareHub.Broker.Identity;
 
 var builder = WebApplication.CreateBuilder(args);
 
@@ -10,6 +11,8 @@ var app = builder.Build();
 app.UseBroker();
 app.MapSignalsApi();
 app.MapAuditApi();
+app.MapDeliveriesApi();
+app.MapIdentityEndpoints();
 
 await app.InitialiseBrokerAsync();
 await app.RunAsync();
