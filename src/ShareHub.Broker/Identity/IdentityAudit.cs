@@ -47,7 +47,10 @@ public static class IdentityCodes
 /// <summary>Builds identity audit entries.</summary>
 internal static class IdentityAudit
 {
-    /// <summary>The pseudo-organisation that stands for the hub's operator in the audit trail.</summary>
+    /// <summary>
+    /// The pseudo-organisation that stands for the hub's operator in the audit trail: registrations, revocations and
+    /// key rotations are the operator's acts (the client's organisation is named in the explanation).
+    /// </summary>
     public const string HubOrganisation = "sharehub";
 
     public static AuditEntry Entry(

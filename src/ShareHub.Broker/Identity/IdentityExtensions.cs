@@ -58,7 +58,7 @@ public static class IdentityExtensions
                 // partners need not read them. The encryption key only protects token types this hub never issues.
                 server.DisableAccessTokenEncryption();
                 server.AddEphemeralEncryptionKey();
-                if (identity.SigningKeysPath is { Length: > 0 } keys)
+                if (identity.SigningKeysPath is { Length: > 0 } keys && Directory.Exists(keys))
                 {
                     foreach (var key in SigningKeys.Load(keys))
                     {

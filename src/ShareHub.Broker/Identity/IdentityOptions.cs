@@ -97,6 +97,10 @@ internal sealed class IdentityOptionsValidator(IHostEnvironment environment) : I
             {
                 failures.Add("ShareHub:Identity:SigningKeysPath is missing: create one with 'sharehub keys rotate --dir <path>' (ephemeral keys are for Development only).");
             }
+            else if (!Directory.Exists(options.SigningKeysPath) || Directory.GetFiles(options.SigningKeysPath, "signing-*.pem").Length == 0)
+            {
+                failures.Add($"ShareHub:Identity:SigningKeysPath '{options.SigningKeysPath}' holds no signing-*.pem key: create one with 'sharehub keys rotate --dir {options.SigningKeysPath}'.");
+            }
 
             if (options.Issuer is null)
             {

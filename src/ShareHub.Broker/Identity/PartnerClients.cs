@@ -80,7 +80,7 @@ public sealed class PartnerClientRegistry(
         var existing = await applications.FindByClientIdAsync(registration.ClientId, cancellationToken).ConfigureAwait(false);
         db.AuditEntries.Add(IdentityAudit.Entry(
             IdentityAuditKinds.ClientRegistered, existing is null ? "registered" : "updated", IdentityCodes.ClientRegistered,
-            registration.Organisation, actor,
+            IdentityAudit.HubOrganisation, actor,
             $"Client '{registration.ClientId}' of '{registration.Organisation}' {(existing is null ? "registered" : "re-registered")} with roles [{string.Join(", ", registration.Roles)}], scopes [{string.Join(", ", scopes)}] and {keyNote}.",
             time.GetUtcNow()));
 
@@ -137,7 +137,7 @@ public sealed class PartnerClientRegistry(
 
         var info = await DescribeAsync(application, cancellationToken).ConfigureAwait(false);
         db.AuditEntries.Add(IdentityAudit.Entry(
-            IdentityAuditKinds.ClientRevoked, "revoked", IdentityCodes.ClientRevoked, info.Organisation, actor,
+            IdentityAuditKinds.ClientRevoked, "revoked", IdentityCodes.ClientRevoked, IdentityAudit.HubOrganisation, actor,
             $"Client '{clientId}' of '{info.Organisation}' revoked{(reason is null ? string.Empty : ": " + reason)}.",
             time.GetUtcNow()));
         await applications.DeleteAsync(application, cancellationToken).ConfigureAwait(false);
