@@ -20,7 +20,8 @@ internal sealed class AuditingAuthorizationResultHandler(TimeProvider time, ILog
     {
         if (authorizeResult.Challenged && context.Request.Headers.ContainsKey(HeaderNames.Authorization))
         {
-            var failure = context.Features.Get<IAuthenticateResultFeature>()?.AuthenticateResult;
+            // The authentication middleware keeps only successful results; ask the scheme again for the reason.
+            var failure = await context.AuthenticateAsync().ConfigureAwait(false);
             var reason = failure?.Properties?.Items.TryGetValue(".error_description", out var description) == true ? description
                 : failure?.Failure?.Message ?? "the credentials were not accepted";
             logger.LogWarning("Bearer token refused on {Method} {Path}: {Reason}", context.Request.Method, context.Request.Path, reason);

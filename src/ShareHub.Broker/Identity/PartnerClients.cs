@@ -36,7 +36,8 @@ public sealed record PartnerClientInfo(string ClientId, string Organisation, IRe
 public sealed class PartnerClientRegistry(
     IOpenIddictApplicationManager applications,
     HubDbContext db,
-    TimeProvider time)
+    TimeProvider time,
+    Microsoft.Extensions.Options.IOptions<IdentityOptions> options)
 {
     internal const string OrganisationProperty = "sharehub_org";
     internal const string RolesProperty = "sharehub_roles";
@@ -50,7 +51,18 @@ public sealed class PartnerClientRegistry(
             throw new ArgumentException($"Client '{registration.ClientId}' needs a public key (private_key_jwt) or a development secret.", nameof(registration));
         }
 
-        var scopes = registration.Scopes is { Count: > 0 } explicitScopes ? explicitScopes.Distinct(StringComparer.Ordinal).ToList() : HubScopes.DefaultScopes(registration.Roles).ToList();
+        if (registration.Secret is not null && !options.Value.AllowClientSecrets)
+        {
+            throw new ArgumentException($"Client '{registration.ClientId}' has a client secret, but secrets are a development fallback that ShareHub:Identity:AllowClientSecrets does not allow: register the partner's public key.", nameof(registration));
+        }
+
+        // Least privilege: explicit scopes may narrow what the roles allow, never widen it.
+        var allowed = HubScopes.DefaultScopes(registration.Roles).ToList();
+        var scopes = registration.Scopes is { Count: > 0 } explicitScopes ? explicitScopes.Distinct(StringComparer.Ordinal).ToList() : allowed;
+        if (scopes.Except(allowed, StringComparer.Ordinal).ToList() is { Count: > 0 } excess)
+        {
+            throw new ArgumentException($"Client '{registration.ClientId}': scopes [{string.Join(", ", excess)}] are not allowed for roles [{string.Join(", ", registration.Roles)}].", nameof(registration));
+        }
         var descriptor = new OpenIddictApplicationDescriptor
         {
             ClientId = registration.ClientId,

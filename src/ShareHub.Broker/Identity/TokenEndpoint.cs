@@ -57,6 +57,12 @@ internal static class TokenEndpoint
         // Scopes: what was asked (OpenIddict checked each against the client's permissions), or everything the client
         // may have when it asked for nothing.
         var requested = request.GetScopes();
+        if (requested.Except(client.Scopes, StringComparer.Ordinal).Any())
+        {
+            // RFC 6749 §5.2: a scope the client is not registered for.
+            return Refuse(Errors.InvalidScope, "The client may not request one or more of these scopes.");
+        }
+
         var scopes = requested.IsEmpty ? client.Scopes : [.. requested];
 
         var identity = new ClaimsIdentity(TokenValidationParameters.DefaultAuthenticationType, Claims.Name, Claims.Role);

@@ -64,7 +64,7 @@ public sealed class HubFactory(IReadOnlyDictionary<string, string?> settings, Ac
     }
 
     /// <summary>Registers a client with a new key pair and returns its token client (the key never leaves the test).</summary>
-    public async Task<HubTokenClient> RegisterTestClientAsync(string clientId, string organisation, IReadOnlyList<string> roles, IReadOnlyList<string>? scopes = null)
+    public async Task<HubTokenClient> RegisterTestClientAsync(string clientId, string organisation, IReadOnlyList<string> roles, IReadOnlyList<string>? scopes = null, IReadOnlyList<string>? requestedScopes = null)
     {
         using var rsa = RSA.Create(2048);
         using (var scope = Services.CreateScope())
@@ -78,7 +78,7 @@ public sealed class HubFactory(IReadOnlyDictionary<string, string?> settings, Ac
             HubUri = Server.BaseAddress,
             ClientId = clientId,
             PrivateKeyPem = rsa.ExportPkcs8PrivateKeyPem(),
-            Scopes = scopes ?? [],
+            Scopes = requestedScopes ?? scopes ?? [],
         }, Services.GetRequiredService<TimeProvider>());
     }
 

@@ -102,8 +102,8 @@ public sealed class ExchangePathTests
 
         // A new broker process resumes from the outbox.
         await using var restarted = new HubFactory(servers.HubSettings());
+        partners.Hub = restarted; // acknowledgements go to the running instance
         _ = restarted.Server;
-        partners.Hub = restarted;
         Assert.True(await PartnerRecorder.WaitUntilAsync(() => recorder.Handled.Count >= permitted.Count, Patience));
         await WaitForAcknowledgementsAsync(restarted, permitted.Count);
         await Task.Delay(500);
