@@ -4,4 +4,6 @@ using ShareHub.Cli;
 var root = new RootCommand("ShareHub: a policy-checked, audited data-sharing hub for WGS partnerships.");
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(PolicyCommands.Create());
+root.Subcommands.Add(PartnerCommands.Create());
+root.Subcommands.Add(PartnerCommands.CreateKeys());
 return await root.Parse(args).InvokeAsync();
