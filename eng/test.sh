@@ -18,11 +18,14 @@ status=0
 dotnet test ShareHub.sln -c Release --no-build -nologo --logger "console;verbosity=normal" 2>&1 | tee "$log" || status=$?
 
 # One closing line in the plain form CI reads: "N passed, N failed".
-# dotnet test prints one summary per project: "Passed!  - Failed:     0, Passed:    41, Skipped: ...".
+# dotnet test prints one summary per project, either "Passed!  - Failed:     0, Passed:    41, Skipped: ..." or, with
+# the normal-verbosity console logger, a block "Total tests: 41 / Passed: 41 / Failed: 0". Both are read; no grep here
+# may end the script (set -e) before the closing line is printed.
 summaries=$(grep -E '^(Passed|Failed)! +- ' "$log" || true)
-passed=$(grep -Eo 'Passed: +[0-9]+' <<<"$summaries" | awk '{ s += $2 } END { print s + 0 }')
-failed=$(grep -Eo 'Failed: +[0-9]+' <<<"$summaries" | awk '{ s += $2 } END { print s + 0 }')
-projects=$(grep -c . <<<"$summaries" || true)
+blocks=$(grep -E '^ +(Passed|Failed): +[0-9]+$' "$log" || true)
+passed=$( { grep -Eo 'Passed: +[0-9]+' <<<"$summaries" || true; grep -Eo 'Passed: +[0-9]+' <<<"$blocks" || true; } | awk '{ s += $2 } END { print s + 0 }')
+failed=$( { grep -Eo 'Failed: +[0-9]+' <<<"$summaries" || true; grep -Eo 'Failed: +[0-9]+' <<<"$blocks" || true; } | awk '{ s += $2 } END { print s + 0 }')
+projects=$(( $(grep -c . <<<"$summaries" || true) + $(grep -Ec '^Total tests: ' "$log" || true) ))
 if [[ "$projects" -lt 2 ]]; then
   echo "expected a summary from every test project, got ${projects}" >&2
   status=1
