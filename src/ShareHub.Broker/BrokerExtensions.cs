@@ -1,6 +1,5 @@
 using FluentValidation;
 using MassTransit;
-using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
@@ -9,6 +8,7 @@ using ShareHub.Broker.Configuration;
 using ShareHub.Broker.Data;
 using ShareHub.Broker.Delivery;
 using ShareHub.Broker.Observability;
+using ShareHub.Broker.Identity;
 using ShareHub.Broker.Policies;
 using ShareHub.Broker.Security;
 
@@ -71,7 +71,7 @@ public static class BrokerExtensions
         builder.AddObservability(); // health checks, logs, traces, metrics (Observability/, Health/)
         AddSecurity(builder, settings);
 
-        services.AddBackPressure(settings);
+        services.AddBackPressure();
         services.AddProblemDetails();
         services.AddExceptionHandler<BadRequestHandler>();
         services.AddExceptionHandler<StorageUnavailableHandler>();
@@ -110,28 +110,14 @@ public static class BrokerExtensions
                 options.UseSqlite(settings.ConnectionString);
                 break;
         }
+
+        options.UseHubIdentityStore();
     }
 
-    private static void AddSecurity(WebApplicationBuilder builder, ShareHubOptions settings)
-    {
-        var authentication = builder.Services.AddAuthentication(DevelopmentAuthenticationHandler.SchemeName);
-        if (settings.Authentication.Mode == AuthenticationMode.Development)
-        {
-            authentication.AddScheme<AuthenticationSchemeOptions, DevelopmentAuthenticationHandler>(DevelopmentAuthenticationHandler.SchemeName, null);
-        }
-        else
-        {
-            // No scheme authenticates anybody: every protected call is answered 401.
-            authentication.AddScheme<AuthenticationSchemeOptions, NoAuthenticationHandler>(DevelopmentAuthenticationHandler.SchemeName, null);
-        }
+    // Authentication (OpenIddict tokens, or the explicit Development header scheme), policies, rate limiting: Identity/.
+    private static void AddSecurity(WebApplicationBuilder builder, ShareHubOptions settings) => builder.AddHubIdentity(settings);
 
-        builder.Services.AddAuthorizationBuilder()
-            .AddPolicy(HubClaims.SubmitPolicy, p => p.RequireAuthenticatedUser().RequireClaim(HubClaims.Organisation))
-            .AddPolicy(HubClaims.AuditPolicy, p => p.RequireAuthenticatedUser().RequireClaim(HubClaims.Organisation)
-                .RequireRole(HubClaims.PrivacyOfficerRole, HubClaims.PartnershipPrivacyOfficerRole));
-    }
-
-    /// <summary>The middleware pipeline: problem details for every error, then authentication.</summary>
+    /// <summary>The middleware pipeline: problem details for every error, security headers, authentication, rate limiting.</summary>
     public static WebApplication UseBroker(this WebApplication app)
     {
         app.UseExceptionHandler();
@@ -152,10 +138,12 @@ public static class BrokerExtensions
                 },
             }).ConfigureAwait(false);
         });
-        app.UseRateLimiter();
+        app.UseBackPressure();
         var limit = app.Services.GetRequiredService<IOptions<ShareHubOptions>>().Value.MaxPayloadBytes + (64L * 1024);
         app.UseMiddleware<RequestBodyLimitMiddleware>(limit);
+        app.UseHubSecurityHeaders();
         app.UseAuthentication();
+        app.UseRateLimiter();
         app.UseAuthorization();
         return app;
     }
@@ -176,5 +164,7 @@ public static class BrokerExtensions
         var policies = app.Services.GetRequiredService<PolicyStore>();
         await policies.LoadInitialAsync(cancellationToken).ConfigureAwait(false);
         policies.Watch();
+        await app.InitialiseIdentityAsync(cancellationToken).ConfigureAwait(false);
+        await app.DeclareDeliveryTopologyAsync(cancellationToken).ConfigureAwait(false);
     }
 }

@@ -1,6 +1,7 @@
 using ShareHub.Broker;
 using ShareHub.Broker.Api;
 using ShareHub.Broker.Health;
+using ShareHub.Broker.Identity;
 
 var builder = WebApplication.CreateBuilder(args);
 
@@ -12,6 +13,8 @@ app.UseBroker();
 app.MapSignalsApi();
 app.MapAuditApi();
 app.MapHealthEndpoints();
+app.MapDeliveriesApi();
+app.MapIdentityEndpoints();
 
 await app.InitialiseBrokerAsync();
 await app.RunAsync();

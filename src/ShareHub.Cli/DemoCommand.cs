@@ -12,6 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using ShareHub.Broker;
 using ShareHub.Broker.Api;
+using ShareHub.Broker.Identity;
 using Microsoft.AspNetCore.Http.Features;
 using ShareHub.Contracts;
 using ShareHub.Partner;
@@ -50,7 +51,9 @@ internal static class DemoCommand
         var database = Path.Combine(folder, "sharehub.db");
 
         var received = new ConcurrentDictionary<Guid, DeliverSignal>();
-        await using var app = BuildHub(database, policies, received);
+        // Each demo organisation holds its own private key; the hub is given only the public half (private_key_jwt).
+        var keys = Partners.Append(OfficerOrganisation).Distinct().ToDictionary(o => o, _ => RSA.Create(2048));
+        await using var app = BuildHub(database, policies, received, keys);
         await app.InitialiseBrokerAsync(cancellationToken);
         await app.StartAsync(cancellationToken);
         var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
@@ -64,33 +67,74 @@ internal static class DemoCommand
         Console.WriteLine();
 
         using var http = new HttpClient { BaseAddress = new Uri(address) };
+        var tokens = keys.ToDictionary(k => k.Key, k => new HubTokenClient(http, new HubClientCredentials
+        {
+            HubUri = new Uri(address.TrimEnd('/') + "/"),
+            ClientId = ClientId(k.Key),
+            PrivateKeyPem = k.Value.ExportPkcs8PrivateKeyPem(),
+        }));
+        Console.WriteLine("Every call below carries a real access token: each partner system obtained one from the hub's token endpoint");
+        Console.WriteLine("with the client credentials grant, signing a client assertion with its own private key (RFC 7523).");
+        Console.WriteLine();
         var number = 0;
         foreach (var scenario in DemoScenarios.All)
         {
             number++;
-            await RunScenarioAsync(http, number, scenario, received, cancellationToken);
+            await RunScenarioAsync(tokens, number, scenario, received, cancellationToken);
         }
 
-        await PrintAuditAsync(http, cancellationToken);
+        await PrintAuditAsync(tokens[OfficerOrganisation], cancellationToken);
+        foreach (var client in tokens.Values)
+        {
+            client.Dispose();
+        }
+
+        foreach (var key in keys.Values)
+        {
+            key.Dispose();
+        }
+
         await app.StopAsync(cancellationToken);
         Console.WriteLine();
         Console.WriteLine($"The demo database is kept in {database}.");
         return 0;
     }
 
-    private static WebApplication BuildHub(string database, string policies, ConcurrentDictionary<Guid, DeliverSignal> received)
+    /// <summary>The organisation whose privacy officer reads the audit trail at the end (the partnership's FG).</summary>
+    private const string OfficerOrganisation = "riec-amsterdam";
+
+    private static string ClientId(string organisation) => organisation == OfficerOrganisation ? "demo-fg-riec-amsterdam" : $"demo-{organisation}";
+
+    private static WebApplication BuildHub(string database, string policies, ConcurrentDictionary<Guid, DeliverSignal> received, Dictionary<string, RSA> keys)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Development", Args = [] });
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        var settings = new Dictionary<string, string?>
         {
             ["ShareHub:Database"] = "Sqlite",
             ["ShareHub:ConnectionString"] = $"Data Source={database}",
             ["ShareHub:Bus"] = "InMemory",
             ["ShareHub:PoliciesPath"] = policies,
-            ["ShareHub:Authentication:Mode"] = "Development",
+            ["ShareHub:Authentication:Mode"] = "Tokens",
             // A fresh partnership key per demo run: pseudonyms differ between runs.
             ["ShareHub:PartnershipKey"] = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
-        });
+        };
+
+        // The demo clients, registered at start-up from configuration like an installation's fixed set would be.
+        var index = 0;
+        foreach (var (organisation, key) in keys)
+        {
+            var prefix = $"ShareHub:Identity:Clients:{index++}:";
+            var roles = organisation == OfficerOrganisation ? new[] { "partner-system", "partnership-privacy-officer" } : ["partner-system"];
+            settings[prefix + "ClientId"] = ClientId(organisation);
+            settings[prefix + "Organisation"] = organisation;
+            settings[prefix + "PublicKeyPem"] = key.ExportSubjectPublicKeyInfoPem();
+            for (var r = 0; r < roles.Length; r++)
+            {
+                settings[prefix + $"Roles:{r}"] = roles[r];
+            }
+        }
+
+        builder.Configuration.AddInMemoryCollection(settings);
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning);
         builder.WebHost.UseUrls("http://127.0.0.1:0");
@@ -107,19 +151,20 @@ internal static class DemoCommand
         app.UseBroker();
         app.MapSignalsApi();
         app.MapAuditApi();
+        app.MapDeliveriesApi();
+        app.MapIdentityEndpoints();
         return app;
     }
 
-    private static async Task RunScenarioAsync(HttpClient http, int number, DemoScenario scenario, ConcurrentDictionary<Guid, DeliverSignal> received, CancellationToken cancellationToken)
+    private static async Task RunScenarioAsync(Dictionary<string, HubTokenClient> tokens, int number, DemoScenario scenario, ConcurrentDictionary<Guid, DeliverSignal> received, CancellationToken cancellationToken)
     {
         Console.WriteLine($"Signal {number}: {scenario.Story}");
         Console.WriteLine($"  {scenario.Provider} shares '{scenario.Request.Category}' about {Describe(scenario.Request.Subject)} for purpose '{scenario.Request.Purpose}'"
             + (scenario.Request.CaseReference is null ? string.Empty : $" in case {scenario.Request.CaseReference}")
             + $" with: {string.Join(", ", scenario.Request.Recipients ?? [])}");
 
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/signals") { Content = JsonContent.Create(scenario.Request, options: Json) };
-        request.Headers.Add("X-ShareHub-Dev-Organisation", scenario.Provider);
-        using var response = await http.SendAsync(request, cancellationToken);
+        var http = tokens[scenario.Provider];
+        using var response = await http.SendAsync(() => new HttpRequestMessage(HttpMethod.Post, "/api/v1/signals") { Content = JsonContent.Create(scenario.Request, options: Json) }, cancellationToken);
 
         if (!response.IsSuccessStatusCode)
         {
@@ -141,7 +186,7 @@ internal static class DemoCommand
         }
 
         var accepted = (await response.Content.ReadFromJsonAsync<SubmitSignalResponse>(Json, cancellationToken))!;
-        var status = await WaitForDeliveriesAsync(http, scenario.Provider, accepted.SignalId, cancellationToken);
+        var status = await WaitForDeliveriesAsync(http, accepted.SignalId, cancellationToken);
         Console.WriteLine($"  Accepted as signal {accepted.SignalId} (HTTP 202), decided by policy version {accepted.PolicyVersion[..12]}…");
         foreach (var recipient in status.Recipients)
         {
@@ -169,13 +214,11 @@ internal static class DemoCommand
         Console.WriteLine();
     }
 
-    private static async Task<SignalStatusResponse> WaitForDeliveriesAsync(HttpClient http, string provider, Guid signalId, CancellationToken cancellationToken)
+    private static async Task<SignalStatusResponse> WaitForDeliveriesAsync(HubTokenClient http, Guid signalId, CancellationToken cancellationToken)
     {
         for (var attempt = 0; ; attempt++)
         {
-            using var request = new HttpRequestMessage(HttpMethod.Get, $"/api/v1/signals/{signalId}");
-            request.Headers.Add("X-ShareHub-Dev-Organisation", provider);
-            using var response = await http.SendAsync(request, cancellationToken);
+            using var response = await http.SendAsync(() => new HttpRequestMessage(HttpMethod.Get, $"/api/v1/signals/{signalId}"), cancellationToken);
             response.EnsureSuccessStatusCode();
             var status = (await response.Content.ReadFromJsonAsync<SignalStatusResponse>(Json, cancellationToken))!;
             if (status.Recipients.All(r => r.DeliveryState is "refused" or "acknowledged") || attempt >= 100)
@@ -187,12 +230,9 @@ internal static class DemoCommand
         }
     }
 
-    private static async Task PrintAuditAsync(HttpClient http, CancellationToken cancellationToken)
+    private static async Task PrintAuditAsync(HubTokenClient http, CancellationToken cancellationToken)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/v1/audit?limit=1000");
-        request.Headers.Add("X-ShareHub-Dev-Organisation", "riec-amsterdam");
-        request.Headers.Add("X-ShareHub-Dev-Roles", "partnership-privacy-officer");
-        using var response = await http.SendAsync(request, cancellationToken);
+        using var response = await http.SendAsync(() => new HttpRequestMessage(HttpMethod.Get, "/api/v1/audit?limit=1000"), cancellationToken);
         response.EnsureSuccessStatusCode();
         var entries = (await response.Content.ReadFromJsonAsync<List<AuditEntryDto>>(Json, cancellationToken))!;
 

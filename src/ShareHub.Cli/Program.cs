@@ -5,4 +5,6 @@ var root = new RootCommand("ShareHub: a policy-checked, audited data-sharing hub
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(PolicyCommands.Create());
 root.Subcommands.Add(DeliveryCommands.Create());
+root.Subcommands.Add(PartnerCommands.Create());
+root.Subcommands.Add(PartnerCommands.CreateKeys());
 return await root.Parse(args).InvokeAsync();

@@ -1,6 +1,7 @@
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using ShareHub.Contracts;
@@ -13,19 +14,28 @@ public sealed class PartnerOptions
     /// <summary>Your organisation code in the partnership's policy set (e.g. <c>fiod</c>).</summary>
     public string Organisation { get; set; } = string.Empty;
 
-    /// <summary>RabbitMQ address with your partner credentials.</summary>
+    /// <summary>
+    /// RabbitMQ address with your partner credentials (the hub provisions a user that may only read your own delivery
+    /// queue: <c>sharehub partners provision</c>).
+    /// </summary>
     public Uri RabbitMqUri { get; set; } = new("amqp://127.0.0.1:5672/sharehub");
+
+    /// <summary>How you authenticate to the hub's HTTP API (acknowledgements).</summary>
+    public HubClientCredentials Hub { get; set; } = new();
 
     /// <summary>Retry intervals before a failing delivery moves to your <c>_error</c> queue.</summary>
     public IReadOnlyList<TimeSpan> RetryIntervals { get; set; } = [TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5)];
+
+    /// <summary>Deliveries in flight at once.</summary>
+    public ushort PrefetchCount { get; set; } = 16;
 }
 
 /// <summary>Registers a partner's delivery consumer.</summary>
 public static class PartnerBus
 {
     /// <summary>
-    /// Configures the receive endpoint for <paramref name="options"/>' own delivery queue on any MassTransit bus
-    /// (RabbitMQ in production; the in-memory bus in the demo).
+    /// Configures the receive endpoint for <paramref name="options"/>' own delivery queue on a MassTransit bus the hub
+    /// owns — the demo's in-memory bus, where partners run inside the hub's process and acknowledge on that bus.
     /// </summary>
     public static void ConfigureDeliveryEndpoint(
         IReceiveConfigurator configurator,
@@ -35,37 +45,64 @@ public static class PartnerBus
         TimeProvider time,
         ILoggerFactory? loggers = null)
     {
+        ArgumentNullException.ThrowIfNull(configurator);
+        ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrWhiteSpace(options.Organisation);
-        var logger = (loggers ?? NullLoggerFactory.Instance).CreateLogger<DeliveryConsumer>();
+        var processor = new DeliveryProcessor(options.Organisation, handler, inbox, (loggers ?? NullLoggerFactory.Instance).CreateLogger<DeliveryConsumer>());
         configurator.ReceiveEndpoint(QueueNames.Deliveries(options.Organisation), endpoint =>
         {
             endpoint.UseMessageRetry(r => r.Intervals([.. options.RetryIntervals]));
-            endpoint.Consumer(() => new DeliveryConsumer(options.Organisation, handler, inbox, time, logger));
+            endpoint.Consumer(() => new DeliveryConsumer(processor, time));
         });
     }
 
     /// <summary>
-    /// Adds a MassTransit bus over RabbitMQ that consumes this partner's deliveries with the registered
-    /// <see cref="IDeliveryHandler"/> and <see cref="IDeliveryInbox"/> (in-memory unless you register your own).
+    /// Adds a hosted listener on this partner's RabbitMQ delivery queue (least privilege: consume only, no topology,
+    /// no publish) with the registered <see cref="IDeliveryHandler"/> and <see cref="IDeliveryInbox"/> (in-memory
+    /// unless you register your own); acknowledgements go to the hub over HTTP with a private_key_jwt access token.
     /// </summary>
     public static IServiceCollection AddShareHubPartner(this IServiceCollection services, Action<PartnerOptions> configure)
     {
+        ArgumentNullException.ThrowIfNull(configure);
         var options = new PartnerOptions();
         configure(options);
         ArgumentException.ThrowIfNullOrWhiteSpace(options.Organisation);
+        if (options.Hub.Scopes.Count == 0)
+        {
+            options.Hub.Scopes = [HubApi.DeliveriesScope];
+        }
 
         services.AddSingleton(options);
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IDeliveryInbox, InMemoryDeliveryInbox>();
-        services.AddMassTransit(bus => bus.UsingRabbitMq((context, cfg) =>
-        {
-            cfg.Host(options.RabbitMqUri);
-            ConfigureDeliveryEndpoint(cfg, options,
-                context.GetRequiredService<IDeliveryHandler>(),
-                context.GetRequiredService<IDeliveryInbox>(),
-                context.GetRequiredService<TimeProvider>(),
-                context.GetService<ILoggerFactory>());
-        }));
+        // One long-lived HttpClient for the hub (the SocketsHttpHandler pools and renews connections itself).
+        services.AddSingleton(sp => new HubTokenClient(new HttpClient(), options.Hub, sp.GetRequiredService<TimeProvider>()));
+        services.AddHostedService(sp => new PartnerListenerService(sp, options));
         return services;
+    }
+
+    private sealed class PartnerListenerService(IServiceProvider services, PartnerOptions options) : IHostedService
+    {
+        private RabbitMqDeliveryListener? _listener;
+
+        public async Task StartAsync(CancellationToken cancellationToken)
+        {
+            var time = services.GetRequiredService<TimeProvider>();
+            var loggers = services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
+            var processor = new DeliveryProcessor(options.Organisation, services.GetRequiredService<IDeliveryHandler>(),
+                services.GetRequiredService<IDeliveryInbox>(), loggers.CreateLogger<DeliveryProcessor>());
+            _listener = new RabbitMqDeliveryListener(options, processor,
+                RabbitMqDeliveryListener.HttpAcknowledgement(services.GetRequiredService<HubTokenClient>(), time), time,
+                loggers.CreateLogger<RabbitMqDeliveryListener>());
+            await _listener.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        public async Task StopAsync(CancellationToken cancellationToken)
+        {
+            if (_listener is not null)
+            {
+                await _listener.DisposeAsync().ConfigureAwait(false);
+            }
+        }
     }
 }

@@ -65,18 +65,20 @@ internal static class HubBenchmark
 
             messageBytes = JsonSerializer.SerializeToUtf8Bytes(delivery).Length;
         });
-        var partners = Bus.Factory.CreateUsingRabbitMq(cfg =>
-        {
-            cfg.Host(servers.RabbitMqUri);
-            PartnerBus.ConfigureDeliveryEndpoint(cfg, new PartnerOptions { Organisation = "riec-amsterdam" }, handler, new InMemoryDeliveryInbox(), TimeProvider.System);
-        });
-        await partners.StartAsync();
-        await using var broker = await BrokerProcess.StartAsync(servers.HubSettings(), BrokerProcess.FreePort());
-        try
+        using var identity = new ProcessIdentity("gemeente-amsterdam", "riec-amsterdam");
+        await using var broker = await BrokerProcess.StartAsync(servers.HubSettings().Concat(identity.Settings()).ToDictionary(), BrokerProcess.FreePort());
+        // The recipient consumes its queue (declared by the hub) with the Partner SDK and acknowledges over HTTP.
+        var processor = new DeliveryProcessor("riec-amsterdam", handler, new InMemoryDeliveryInbox(), Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        await using var partner = new RabbitMqDeliveryListener(
+            new PartnerOptions { Organisation = "riec-amsterdam", RabbitMqUri = servers.RabbitMqUri },
+            processor,
+            RabbitMqDeliveryListener.HttpAcknowledgement(identity.TokenClient("riec-amsterdam", broker.Address), TimeProvider.System),
+            TimeProvider.System,
+            Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        await partner.StartAsync();
         {
             var audited = new LongConcurrentHistogram(1, TimeSpan.FromMinutes(10).Ticks / 10, 3);
-            using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = clients }) { BaseAddress = broker.Address, Timeout = TimeSpan.FromSeconds(60) };
-            http.DefaultRequestHeaders.Add("X-ShareHub-Dev-Organisation", "gemeente-amsterdam");
+            using var http = await identity.ClientForAsync("gemeente-amsterdam", broker.Address);
 
             await SubmitAsync(http, warmup, clients, null);
             await WaitAsync(() => Volatile.Read(ref handled) >= warmup, TimeSpan.FromMinutes(2));
@@ -93,10 +95,6 @@ internal static class HubBenchmark
             var cpu = CpuSeconds(broker.ProcessId) - cpuStart;
             output.WriteLine($"hub: {signals} accepted in {accepted.TotalSeconds:F1} s, {acknowledged - warmup} delivered and acknowledged in {endToEnd.TotalSeconds:F1} s");
             return new Result(signals, messageBytes, signals / accepted.TotalSeconds, signals / endToEnd.TotalSeconds, audited, delivered, rssStart, peak, cpu);
-        }
-        finally
-        {
-            await partners.StopAsync();
         }
     }
 

@@ -32,8 +32,14 @@ public enum AuthenticationMode
     None,
 
     /// <summary>
-    /// DEVELOPMENT ONLY: the caller names its organisation in a request header. Refused at start-up
-    /// in the Production environment. Stands in until OpenIddict tokens land (see docs/security.md).
+    /// OAuth 2.0 bearer access tokens issued by the hub's own authorization server (OpenIddict): the default.
+    /// See docs/security.md.
+    /// </summary>
+    Tokens,
+
+    /// <summary>
+    /// DEVELOPMENT ONLY, explicit opt-in: the caller names its organisation in a request header. Refused at
+    /// start-up in the Production environment. Tests and the demo use <see cref="Tokens"/>.
     /// </summary>
     Development,
 }
@@ -96,7 +102,7 @@ public sealed class ShareHubOptions
     public sealed class AuthenticationOptions
     {
         /// <summary>How callers are authenticated.</summary>
-        public AuthenticationMode Mode { get; set; } = AuthenticationMode.None;
+        public AuthenticationMode Mode { get; set; } = AuthenticationMode.Tokens;
     }
 
     /// <summary>Outbox dispatcher settings.</summary>

@@ -143,7 +143,9 @@ public sealed class OutboxDispatcher(
 
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(SendTimeout);
-            var endpoint = await bus.GetSendEndpoint(new Uri($"queue:{QueueNames.Deliveries(row.Recipient)}")).ConfigureAwait(false);
+            // To the recipient's exchange, not "queue:": the hub declares the queue itself at start (with its dead-letter
+            // error queue, Identity/DeliveryTopology.cs), and MassTransit must not re-declare it with other arguments.
+            var endpoint = await bus.GetSendEndpoint(new Uri($"exchange:{QueueNames.Deliveries(row.Recipient)}")).ConfigureAwait(false);
             await endpoint.Send(message, context =>
             {
                 // The delivery id doubles as message id: recipients deduplicate redeliveries on it.

@@ -2,6 +2,7 @@ using System.Security.Claims;
 using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;
+using OpenIddict.Abstractions;
 
 namespace ShareHub.Broker.Security;
 
@@ -45,6 +46,9 @@ internal sealed class DevelopmentAuthenticationHandler(
         }
 
         var identity = new ClaimsIdentity(claims, SchemeName);
+        // The scopes the named roles would get in a real token (no roles: a partner system).
+        var roles = claims.Where(c => c.Type == ClaimTypes.Role).Select(c => c.Value).DefaultIfEmpty(Identity.HubScopes.PartnerSystemRole);
+        identity.SetScopes(Identity.HubScopes.DefaultScopes(roles));
         return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName)));
     }
 }

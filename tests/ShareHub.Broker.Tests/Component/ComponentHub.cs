@@ -7,7 +7,7 @@ public sealed class ComponentHub : IAsyncDisposable
 {
     private readonly string _folder = Path.Combine(Path.GetTempPath(), "sharehub-tests", Guid.NewGuid().ToString("N"));
 
-    public ComponentHub(Dictionary<string, string?>? settings = null, string environment = "Development")
+    public ComponentHub(Dictionary<string, string?>? settings = null, string environment = "Development", Action<Microsoft.Extensions.DependencyInjection.IServiceCollection>? services = null)
     {
         Directory.CreateDirectory(_folder);
         DatabaseFile = Path.Combine(_folder, "hub.db");
@@ -23,7 +23,8 @@ public sealed class ComponentHub : IAsyncDisposable
             all[key] = value;
         }
 
-        Factory = new HubFactory(all, HubFactory.WithPartners(Partners, Signals.Gemeente, Signals.Riec, Signals.Fiod, Signals.Politie, Signals.Belastingdienst), environment);
+        var partners = HubFactory.WithPartners(Partners, Signals.Gemeente, Signals.Riec, Signals.Fiod, Signals.Politie, Signals.Belastingdienst);
+        Factory = new HubFactory(all, s => { partners(s); services?.Invoke(s); }, environment);
     }
 
     public string DatabaseFile { get; }

@@ -136,7 +136,7 @@ public sealed class RefusalTests
     [Fact]
     public async Task Start_DevelopmentAuthenticationInProduction_IsRefusedWithAMessage()
     {
-        await using var hub = new ComponentHub(environment: "Production");
+        await using var hub = new ComponentHub(new() { ["ShareHub:Authentication:Mode"] = "Development" }, environment: "Production");
 
         var error = Assert.ThrowsAny<Exception>(() => hub.Factory.CreateClient());
 

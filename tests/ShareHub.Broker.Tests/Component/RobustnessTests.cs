@@ -77,7 +77,8 @@ public sealed class RobustnessTests(ITestOutputHelper output)
         }
 
         var random = new Random(seed);
-        await using var hub = new ComponentHub(new() { ["ShareHub:Dispatcher:Enabled"] = "false" });
+        // The per-client rate limit (429) is tested elsewhere; here every request should reach validation.
+        await using var hub = new ComponentHub(new() { ["ShareHub:Dispatcher:Enabled"] = "false", ["ShareHub:Identity:PermitsPerMinute"] = "10000000" });
         var clients = new[] { Signals.Gemeente, Signals.Politie, "onbekend", Signals.Riec }.Select(o => hub.ClientFor(o)).Append(hub.Factory.CreateClient()).ToArray();
         var accepted = new List<SubmitSignalResponse>();
         var statuses = new Dictionary<HttpStatusCode, int>();

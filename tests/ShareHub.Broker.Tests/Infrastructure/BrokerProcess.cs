@@ -78,7 +78,6 @@ public sealed class BrokerProcess : IAsyncDisposable
         start.Environment["DOTNET_gcServer"] = "0";
         start.Environment["ShareHub__PoliciesPath"] = Path.Combine(root, "policies");
         start.Environment["ShareHub__PartnershipKey"] = TestPartnershipKey;
-        start.Environment["ShareHub__Authentication__Mode"] = "Development";
         start.Environment["Logging__LogLevel__Default"] = "Warning";
         foreach (var (key, value) in settings)
         {

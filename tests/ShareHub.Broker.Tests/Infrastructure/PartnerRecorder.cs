@@ -34,6 +34,13 @@ public sealed class PartnerRecorder
             TimeProvider.System);
     }
 
+    /// <summary>The recording handler of <paramref name="organisation"/> (for partners outside the hub's bus).</summary>
+    public IDeliveryHandler HandlerFor(string organisation) => new RecordingHandler(this, organisation);
+
+    /// <summary>The counting inbox of <paramref name="organisation"/>.</summary>
+    public IDeliveryInbox InboxFor(string organisation) =>
+        new CountingInbox(this, organisation, _inboxes.GetOrAdd(organisation, _ => new InMemoryDeliveryInbox()));
+
     /// <summary>Waits until <paramref name="condition"/> holds or the timeout passes.</summary>
     public static async Task<bool> WaitUntilAsync(Func<bool> condition, TimeSpan timeout)
     {

@@ -32,8 +32,8 @@ public sealed class ExchangePathTests
             command.Parameters.AddWithValue("delivery", delivery.DeliveryId);
             auditSeenAtConsume[delivery.DeliveryId] = (long)(await command.ExecuteScalarAsync())! == 1;
         };
-        await using var partners = await PartnerBusHost.StartAsync(servers.RabbitMqUri, recorder, AllPartners);
         await using var hub = new HubFactory(servers.HubSettings());
+        await using var partners = await PartnerBusHost.StartAsync(servers, hub, recorder, AllPartners);
 
         var submitted = new List<SubmitSignalResponse>();
         var gemeente = hub.ClientFor(Signals.Gemeente);
@@ -81,11 +81,12 @@ public sealed class ExchangePathTests
     {
         await using var servers = await RealServers.CreateAsync();
         var recorder = new PartnerRecorder();
-        await using var partners = await PartnerBusHost.StartAsync(servers.RabbitMqUri, recorder, AllPartners);
 
         // First broker instance commits but never publishes (as if it crashed right after the commit).
         var permitted = new List<Guid>();
-        await using (var crashed = new HubFactory(servers.HubSettings(dispatcherEnabled: false)))
+        var crashed = new HubFactory(servers.HubSettings(dispatcherEnabled: false));
+        await using var partners = await PartnerBusHost.StartAsync(servers, crashed, recorder, AllPartners);
+        await using (crashed)
         {
             var client = crashed.ClientFor(Signals.Gemeente);
             for (var i = 0; i < 15; i++)
@@ -101,6 +102,7 @@ public sealed class ExchangePathTests
 
         // A new broker process resumes from the outbox.
         await using var restarted = new HubFactory(servers.HubSettings());
+        partners.Hub = restarted; // acknowledgements go to the running instance
         _ = restarted.Server;
         Assert.True(await PartnerRecorder.WaitUntilAsync(() => recorder.Handled.Count >= permitted.Count, Patience));
         await WaitForAcknowledgementsAsync(restarted, permitted.Count);
@@ -115,8 +117,8 @@ public sealed class ExchangePathTests
     {
         await using var servers = await RealServers.CreateAsync();
         var recorder = new PartnerRecorder();
-        await using var partners = await PartnerBusHost.StartAsync(servers.RabbitMqUri, recorder, AllPartners);
         await using var hub = new HubFactory(servers.HubSettings());
+        await using var partners = await PartnerBusHost.StartAsync(servers, hub, recorder, AllPartners);
         var client = hub.ClientFor(Signals.Gemeente);
         for (var i = 0; i < 5; i++)
         {

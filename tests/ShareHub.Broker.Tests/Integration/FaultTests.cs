@@ -24,14 +24,15 @@ public sealed class FaultTests(ITestOutputHelper output)
     {
         const int total = 2000;
         await using var servers = await RealServers.CreateAsync();
+        using var identity = new ProcessIdentity(AllPartners);
         var recorder = new PartnerRecorder();
-        await using var partners = await PartnerBusHost.StartAsync(servers.RabbitMqUri, recorder, AllPartners);
-        var settings = servers.HubSettings();
+        var settings = servers.HubSettings().Concat(identity.Settings()).ToDictionary();
         var port = BrokerProcess.FreePort();
         var broker = await BrokerProcess.StartAsync(settings, port);
+        await using var partners = await PartnerBusHost.StartAsync(servers, org => identity.TokenClient(org, broker.Address), recorder, AllPartners);
         try
         {
-            var stream = new SignalStream(() => DevClient(port, Signals.Gemeente), total, concurrency: 8);
+            var stream = new SignalStream(() => identity.ClientForAsync(Signals.Gemeente, broker.Address).GetAwaiter().GetResult(), total, concurrency: 8);
             var run = stream.RunAsync(_ => Signals.KvkSignal(Signals.Riec, Signals.Fiod), TimeSpan.FromMinutes(5));
 
             Assert.True(await PartnerRecorder.WaitUntilAsync(() => stream.Accepted.Count >= total / 3 || run.IsCompleted, Patience));
@@ -58,8 +59,8 @@ public sealed class FaultTests(ITestOutputHelper output)
     {
         await using var servers = await RealServers.CreateAsync();
         var recorder = new PartnerRecorder();
-        await using var partners = await PartnerBusHost.StartAsync(servers.RabbitMqUri, recorder, AllPartners);
-        await using var hub = new HubFactory(servers.HubSettings());
+        await using var hub = new HubFactory(Unlimited(servers.HubSettings()));
+        await using var partners = await PartnerBusHost.StartAsync(servers, hub, recorder, AllPartners);
         var all = new SignalStream(() => hub.ClientFor(Signals.Gemeente), 200, concurrency: 4);
         await all.RunAsync(_ => Signals.KvkSignal(Signals.Riec, Signals.Fiod), TimeSpan.FromMinutes(1));
 
@@ -135,8 +136,8 @@ public sealed class FaultTests(ITestOutputHelper output)
         var recorder = new PartnerRecorder();
         var failing = true;
         recorder.OnHandle = _ => failing ? throw new InvalidOperationException("case system unavailable") : Task.CompletedTask;
-        await using var partners = await PartnerBusHost.StartAsync(servers.RabbitMqUri, recorder, AllPartners);
         await using var hub = new HubFactory(servers.HubSettings());
+        await using var partners = await PartnerBusHost.StartAsync(servers, hub, recorder, AllPartners);
         var client = hub.ClientFor(Signals.Gemeente);
         var submitted = new List<SubmitSignalResponse>();
         for (var i = 0; i < 3; i++)
@@ -187,10 +188,10 @@ public sealed class FaultTests(ITestOutputHelper output)
         return (permitted.Count, handled.Count, recorder.Received.Count - handled.Count);
     }
 
-    private static HttpClient DevClient(int port, string organisation)
+    /// <summary>Streams of thousands of signals from one client: lift the per-client rate limit (429) for the run.</summary>
+    private static Dictionary<string, string?> Unlimited(Dictionary<string, string?> settings)
     {
-        var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
-        client.DefaultRequestHeaders.Add("X-ShareHub-Dev-Organisation", organisation);
-        return client;
+        settings["ShareHub:Identity:PermitsPerMinute"] = "10000000";
+        return settings;
     }
 }

@@ -14,10 +14,11 @@ public sealed class MultiInstanceTests(ITestOutputHelper output)
     {
         const int perInstance = 300;
         await using var servers = await RealServers.CreateAsync();
+        using var identity = new ProcessIdentity(AllPartners);
         var recorder = new PartnerRecorder();
-        await using var partners = await PartnerBusHost.StartAsync(servers.RabbitMqUri, recorder, AllPartners);
-        var settings = servers.HubSettings();
+        var settings = servers.HubSettings().Concat(identity.Settings()).ToDictionary();
         var brokers = new List<BrokerProcess>();
+        PartnerBusHost? partners = null;
         try
         {
             // One after the other: the first creates the schema.
@@ -26,7 +27,9 @@ public sealed class MultiInstanceTests(ITestOutputHelper output)
                 brokers.Add(await BrokerProcess.StartAsync(settings, BrokerProcess.FreePort()));
             }
 
-            var streams = brokers.Select(b => new SignalStream(() => Client(b), perInstance, concurrency: 4)).ToList();
+            // Partners acknowledge to any instance, as they would through one load-balanced address.
+            partners = await PartnerBusHost.StartAsync(servers, org => identity.TokenClient(org, brokers[0].Address), recorder, AllPartners);
+            var streams = brokers.Select(b => new SignalStream(() => identity.ClientForAsync(Signals.Gemeente, b.Address).GetAwaiter().GetResult(), perInstance, concurrency: 4)).ToList();
             await Task.WhenAll(streams.Select(s => s.RunAsync(_ => Signals.KvkSignal(Signals.Riec, Signals.Fiod), TimeSpan.FromMinutes(3))));
             Assert.All(streams, s => Assert.Equal(perInstance, s.Accepted.Count));
 
@@ -44,17 +47,15 @@ public sealed class MultiInstanceTests(ITestOutputHelper output)
         }
         finally
         {
+            if (partners is not null)
+            {
+                await partners.DisposeAsync();
+            }
+
             foreach (var broker in brokers)
             {
                 await broker.DisposeAsync();
             }
         }
-    }
-
-    private static HttpClient Client(BrokerProcess broker)
-    {
-        var client = new HttpClient { BaseAddress = broker.Address, Timeout = TimeSpan.FromSeconds(30) };
-        client.DefaultRequestHeaders.Add("X-ShareHub-Dev-Organisation", Signals.Gemeente);
-        return client;
     }
 }

@@ -62,10 +62,10 @@ public sealed class ReadinessTests(ITestOutputHelper output)
         await RealServers.RabbitMqCtlAsync("set_permissions", "-p", servers.VirtualHost, user, ".*", ".*", ".*");
 
         var recorder = new PartnerRecorder();
-        await using var partners = await PartnerBusHost.StartAsync(servers.RabbitMqUri, recorder, Signals.Riec, Signals.Fiod, Signals.Politie);
         var settings = servers.HubSettings();
         settings["ShareHub:RabbitMqQuorumQueues"] = "true";
         await using var hub = new HubFactory(settings);
+        await using var partners = await PartnerBusHost.StartAsync(servers, hub, recorder, Signals.Riec, Signals.Fiod, Signals.Politie);
         await ExpectReadyAsync(hub.CreateClient(), HttpStatusCode.OK, "at start", []);
 
         var client = hub.ClientFor(Signals.Gemeente);

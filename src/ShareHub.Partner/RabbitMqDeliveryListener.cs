@@ -1,0 +1,148 @@
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using RabbitMQ.Client;
+using RabbitMQ.Client.Events;
+using ShareHub.Contracts;
+
+namespace ShareHub.Partner;
+
+/// <summary>
+/// Consumes this partner's own delivery queue with a least-privilege RabbitMQ user: it declares nothing (the hub
+/// declared the queue; the user has no configure permission), publishes nothing (no write permission), and only
+/// consumes and acknowledges messages of <c>sharehub.deliveries.&lt;organisation&gt;</c> (read permission on that
+/// queue alone). A processed delivery is acknowledged to the hub over HTTP with a <c>deliveries:read</c> token, then
+/// acked on the queue. A delivery that keeps failing is rejected without requeue, and RabbitMQ dead-letters it to the
+/// hub-declared <c>_error</c> queue; nothing is dropped silently.
+/// </summary>
+public sealed class RabbitMqDeliveryListener : IAsyncDisposable
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    private readonly PartnerOptions _options;
+    private readonly DeliveryProcessor _processor;
+    private readonly Func<Guid, CancellationToken, Task> _acknowledge;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stopping = new();
+    private IConnection? _connection;
+    private IChannel? _channel;
+
+    /// <summary>Creates a listener; <paramref name="acknowledge"/> tells the hub a delivery was processed.</summary>
+    public RabbitMqDeliveryListener(PartnerOptions options, DeliveryProcessor processor, Func<Guid, CancellationToken, Task> acknowledge, TimeProvider time, ILogger logger)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentException.ThrowIfNullOrWhiteSpace(options.Organisation);
+        _options = options;
+        _processor = processor;
+        _acknowledge = acknowledge;
+        _time = time;
+        _logger = logger;
+    }
+
+    /// <summary>Acknowledges over HTTP: <c>POST /api/v1/deliveries/{id}/acknowledgement</c> with the token client.</summary>
+    public static Func<Guid, CancellationToken, Task> HttpAcknowledgement(HubTokenClient tokens, TimeProvider time) => async (deliveryId, cancellationToken) =>
+    {
+        ArgumentNullException.ThrowIfNull(tokens);
+        using var response = await tokens.PostAsJsonAsync(HubApi.AcknowledgementPath(deliveryId), new AcknowledgeDeliveryRequest(time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new HttpRequestException($"The hub refused the acknowledgement of {deliveryId}: HTTP {(int)response.StatusCode}", null, response.StatusCode);
+        }
+    };
+
+    /// <summary>Connects and starts consuming. Throws (ACCESS_REFUSED, 403) when the user may not read the queue.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        var factory = new ConnectionFactory
+        {
+            Uri = _options.RabbitMqUri,
+            ClientProvidedName = $"sharehub-partner-{_options.Organisation}",
+            AutomaticRecoveryEnabled = true,
+            // The hub's topology is not ours to recover: only consumers are re-established after a reconnect.
+            TopologyRecoveryEnabled = true,
+        };
+        _connection = await factory.CreateConnectionAsync(cancellationToken).ConfigureAwait(false);
+        _channel = await _connection.CreateChannelAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        await _channel.BasicQosAsync(0, _options.PrefetchCount, global: false, cancellationToken).ConfigureAwait(false);
+        var consumer = new AsyncEventingBasicConsumer(_channel);
+        consumer.ReceivedAsync += OnReceivedAsync;
+        await _channel.BasicConsumeAsync(QueueNames.Deliveries(_options.Organisation), autoAck: false, consumer, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task OnReceivedAsync(object sender, BasicDeliverEventArgs message)
+    {
+        var channel = _channel!;
+        var token = _stopping.Token;
+        DeliverSignal? delivery = null;
+        try
+        {
+            delivery = ReadDelivery(message.Body.Span);
+            await ProcessWithRetriesAsync(delivery, token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !token.IsCancellationRequested)
+        {
+            // Misaddressed, unreadable or still failing after the retries: dead-letter it to the _error queue.
+            _logger.LogError(ex, "Delivery {DeliveryId} failed; moved to the error queue", delivery?.DeliveryId);
+            await channel.BasicNackAsync(message.DeliveryTag, multiple: false, requeue: false, CancellationToken.None).ConfigureAwait(false);
+            return;
+        }
+
+        try
+        {
+            await _acknowledge(delivery.DeliveryId, token).ConfigureAwait(false);
+            await channel.BasicAckAsync(message.DeliveryTag, multiple: false, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !token.IsCancellationRequested)
+        {
+            // The hub did not take the acknowledgement (unreachable?): requeue after a pause; the inbox absorbs the
+            // redelivery and the acknowledgement is tried again.
+            _logger.LogWarning(ex, "Acknowledging delivery {DeliveryId} failed; it is requeued", delivery.DeliveryId);
+            await Task.Delay(_options.RetryIntervals.LastOrDefault(TimeSpan.FromSeconds(1)), _time, CancellationToken.None).ConfigureAwait(false);
+            await channel.BasicNackAsync(message.DeliveryTag, multiple: false, requeue: true, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    private async Task ProcessWithRetriesAsync(DeliverSignal delivery, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                await _processor.ProcessAsync(delivery, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception ex) when (ex is not MisaddressedDeliveryException && attempt < _options.RetryIntervals.Count && !cancellationToken.IsCancellationRequested)
+            {
+                _logger.LogWarning(ex, "Delivery {DeliveryId} failed (attempt {Attempt}); retrying", delivery.DeliveryId, attempt + 1);
+                await Task.Delay(_options.RetryIntervals[attempt], _time, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Reads the hub's message: MassTransit's JSON envelope with the <see cref="DeliverSignal"/> in <c>message</c>.</summary>
+    internal static DeliverSignal ReadDelivery(ReadOnlySpan<byte> body)
+    {
+        using var document = JsonDocument.Parse(body.ToArray());
+        var message = document.RootElement.TryGetProperty("message", out var inner) ? inner : document.RootElement;
+        return message.Deserialize<DeliverSignal>(Json) ?? throw new InvalidDataException("The message holds no delivery.");
+    }
+
+    /// <summary>Stops consuming and closes the connection.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        if (_channel is not null)
+        {
+            await _channel.CloseAsync().ConfigureAwait(false);
+            _channel.Dispose();
+        }
+
+        if (_connection is not null)
+        {
+            await _connection.CloseAsync().ConfigureAwait(false);
+            _connection.Dispose();
+        }
+
+        _stopping.Dispose();
+    }
+}
