@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using ShareHub.Broker.Api;
+using ShareHub.Broker.Audit;
 using ShareHub.Broker.Configuration;
 using ShareHub.Broker.Data;
 using ShareHub.Broker.Delivery;
@@ -34,7 +35,9 @@ public static class BrokerExtensions
         services.AddSingleton<IValidateOptions<ShareHubOptions>, ShareHubOptionsValidator>();
         services.AddSingleton(TimeProvider.System);
 
-        services.AddDbContext<HubDbContext>(options => UseDatabase(options, settings));
+        // Every SaveChanges that adds audit entries appends them to the hash chain (Audit/AuditChainInterceptor.cs).
+        services.AddDbContext<HubDbContext>((sp, options) => UseDatabase(options, settings).AddInterceptors(sp.GetRequiredService<AuditChainInterceptor>()));
+        builder.AddAudit();
 
         services.AddSingleton<PolicyStore>();
         services.AddSingleton<PartnershipKey>();
@@ -86,7 +89,7 @@ public static class BrokerExtensions
         cfg.ConfigureEndpoints(context);
     }
 
-    private static void UseDatabase(DbContextOptionsBuilder options, ShareHubOptions settings)
+    private static DbContextOptionsBuilder UseDatabase(DbContextOptionsBuilder options, ShareHubOptions settings)
     {
         switch (settings.Database)
         {
@@ -100,6 +103,8 @@ public static class BrokerExtensions
                 options.UseSqlite(settings.ConnectionString);
                 break;
         }
+
+        return options;
     }
 
     private static void AddSecurity(WebApplicationBuilder builder, ShareHubOptions settings)

@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using MassTransit;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using ShareHub.Broker.Audit;
 using ShareHub.Broker.Configuration;
 using ShareHub.Broker.Data;
 using ShareHub.Contracts;
@@ -81,6 +82,7 @@ public sealed class OutboxDispatcher(
         var db = scope.ServiceProvider.GetRequiredService<HubDbContext>();
 
         var pending = await db.Outbox
+            .Include(o => o.AuditEntry)
             .Where(o => o.DispatchedAt == null)
             .OrderBy(o => o.Id)
             .Take(_settings.BatchSize)
@@ -104,6 +106,8 @@ public sealed class OutboxDispatcher(
                 pending[i].DispatchedAt = now;
                 pending[i].LastError = null;
                 published++;
+                // Audited in the same transaction that marks the row dispatched (docs/audit.md).
+                db.AuditEntries.Add(AuditRecords.Dispatched(pending[i], now));
             }
             else
             {

@@ -1,0 +1,50 @@
+using System.Data.Common;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Authorization.Policy;
+using Microsoft.EntityFrameworkCore;
+using ShareHub.Broker.Security;
+
+namespace ShareHub.Broker.Audit;
+
+/// <summary>
+/// Audits every authentication failure (401: no or invalid credentials, including a scheme's
+/// <c>AuthenticateResult.Fail</c>) and authorisation failure (403: authenticated but lacking the role) before the
+/// default handler answers. Independent of the authentication scheme, so it keeps working when OpenIddict replaces
+/// the development scheme.
+/// </summary>
+internal sealed class AuditingAuthorizationResultHandler(ILogger<AuditingAuthorizationResultHandler> logger) : IAuthorizationMiddlewareResultHandler
+{
+    private readonly AuthorizationMiddlewareResultHandler _default = new();
+
+    public async Task HandleAsync(RequestDelegate next, HttpContext context, AuthorizationPolicy policy, PolicyAuthorizationResult authorizeResult)
+    {
+        if (authorizeResult.Challenged || authorizeResult.Forbidden)
+        {
+            var authenticated = context.User.Identity?.IsAuthenticated == true;
+            var failure = context.Features.Get<IAuthenticateResultFeature>()?.AuthenticateResult?.Failure?.Message;
+            var code = authorizeResult.Forbidden && authenticated ? ErrorCodes.Forbidden : ErrorCodes.Unauthenticated;
+            var path = context.Request.Path.ToString();
+            var reason = code == ErrorCodes.Forbidden
+                ? "authenticated, but lacks the role or claim the endpoint requires"
+                : failure is null ? "no credentials were presented" : $"credentials were refused: {failure}";
+            try
+            {
+                var trail = context.RequestServices.GetRequiredService<AuditTrail>();
+                await trail.RecordAuthenticationFailureAsync(
+                    authenticated ? context.User.GetOrganisation() : null,
+                    authenticated ? context.User.GetActor() : null,
+                    code,
+                    $"{context.Request.Method} {(path.Length > 200 ? path[..200] : path)}: {reason}.",
+                    context.RequestAborted).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is DbException or DbUpdateException or TimeoutException or OperationCanceledException)
+            {
+                // The refusal stands whether or not it could be recorded; the storage problem is logged.
+                logger.LogError(ex, "Could not audit a {Code} refusal of {Path}", code, path);
+            }
+        }
+
+        await _default.HandleAsync(next, context, policy, authorizeResult).ConfigureAwait(false);
+    }
+}
