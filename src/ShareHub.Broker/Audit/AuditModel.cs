@@ -49,6 +49,14 @@ public sealed class AuditCheckpoint
 /// <summary>EF Core mapping of the audit chain, checkpoints and retention columns (called from <see cref="HubDbContext"/>).</summary>
 public static class AuditModel
 {
+    /// <summary>
+    /// SQLite has no date type and EF Core cannot compare its text dates in SQL: store microseconds since the Unix epoch
+    /// (UTC) — exactly the precision the chain hashes, and sortable.
+    /// </summary>
+    private static readonly ValueConverter<DateTimeOffset, long> UnixMicroseconds = new(
+        v => (v.UtcTicks - 621355968000000000L) / 10,
+        v => new DateTimeOffset((v * 10) + 621355968000000000L, TimeSpan.Zero));
+
     /// <summary>Adds the audit chain mapping to the hub's model.</summary>
     public static void ConfigureAudit(this ModelBuilder modelBuilder, bool isSqlite)
     {
@@ -67,7 +75,7 @@ public static class AuditModel
             if (isSqlite)
             {
                 // SQLite has no date type: stored as sortable integers so period searches translate to SQL.
-                e.Property(a => a.RecordedAt).HasConversion(new DateTimeOffsetToBinaryConverter());
+                e.Property(a => a.RecordedAt).HasConversion(UnixMicroseconds);
             }
         });
 
@@ -76,7 +84,7 @@ public static class AuditModel
             e.HasIndex(s => s.RetainUntil);
             if (isSqlite)
             {
-                e.Property(s => s.RetainUntil).HasConversion(new DateTimeOffsetToBinaryConverter());
+                e.Property(s => s.RetainUntil).HasConversion(UnixMicroseconds);
             }
         });
 

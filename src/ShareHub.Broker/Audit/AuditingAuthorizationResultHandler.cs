@@ -22,7 +22,8 @@ internal sealed class AuditingAuthorizationResultHandler(ILogger<AuditingAuthori
         if (authorizeResult.Challenged || authorizeResult.Forbidden)
         {
             var authenticated = context.User.Identity?.IsAuthenticated == true;
-            var failure = context.Features.Get<IAuthenticateResultFeature>()?.AuthenticateResult?.Failure?.Message;
+            // The default scheme's result (handlers cache it per request): carries AuthenticateResult.Fail's reason.
+            var failure = authenticated ? null : (await context.AuthenticateAsync().ConfigureAwait(false)).Failure?.Message;
             var code = authorizeResult.Forbidden && authenticated ? ErrorCodes.Forbidden : ErrorCodes.Unauthenticated;
             var path = context.Request.Path.ToString();
             var reason = code == ErrorCodes.Forbidden
