@@ -23,11 +23,11 @@ public sealed class AuditSearchParameters
     /// <summary>Provider, recipient or actor organisation.</summary>
     [FromQuery] public string? Organisation { get; set; }
 
-    /// <summary>Recorded at or after (ISO 8601).</summary>
-    [FromQuery] public DateTimeOffset? From { get; set; }
+    /// <summary>Recorded at or after (ISO 8601; UTC when no offset is given). Empty = no bound.</summary>
+    [FromQuery] public string? From { get; set; }
 
-    /// <summary>Recorded before (ISO 8601).</summary>
-    [FromQuery] public DateTimeOffset? To { get; set; }
+    /// <summary>Recorded before (ISO 8601; UTC when no offset is given). Empty = no bound.</summary>
+    [FromQuery] public string? To { get; set; }
 
     /// <summary>Data category.</summary>
     [FromQuery] public string? Category { get; set; }
@@ -56,8 +56,38 @@ public sealed class AuditSearchParameters
     /// <summary>Export format: csv or json.</summary>
     [FromQuery] public string? Format { get; set; }
 
-    internal AuditFilter ToFilter(int defaultLimit = 100) =>
-        new(SubjectType, Subject, Organisation, From, To, Category, Purpose, Decision, Kind, SignalId, AfterSequence, Limit ?? defaultLimit);
+    /// <summary>The filter, or false with a problem when the period cannot be read.</summary>
+    internal bool TryToFilter(out AuditFilter filter, out string? problem, int defaultLimit = 100)
+    {
+        filter = new(SubjectType, Subject, Organisation, null, null, Category, Purpose, Decision, Kind, SignalId, AfterSequence, Limit ?? defaultLimit);
+        problem = null;
+        if (!TryParseTime(From, out var from) || !TryParseTime(To, out var to))
+        {
+            problem = "from and to must be ISO 8601 dates or times, e.g. 2026-03-01 or 2026-03-01T09:00:00Z.";
+            return false;
+        }
+
+        filter = filter with { From = from, To = to };
+        return true;
+    }
+
+    private static bool TryParseTime(string? text, out DateTimeOffset? value)
+    {
+        value = null;
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return true;
+        }
+
+        if (DateTimeOffset.TryParse(text.Trim(), System.Globalization.CultureInfo.InvariantCulture,
+            System.Globalization.DateTimeStyles.AssumeUniversal | System.Globalization.DateTimeStyles.AdjustToUniversal, out var parsed))
+        {
+            value = parsed;
+            return true;
+        }
+
+        return false;
+    }
 }
 
 /// <summary>
@@ -89,7 +119,11 @@ public static class AuditApi
     internal static async Task<Results<Ok<IReadOnlyList<AuditEntryDto>>, ProblemHttpResult>> ListAsync(
         ClaimsPrincipal user, AuditQuery query, AuditTrail trail, [AsParameters] AuditSearchParameters parameters, CancellationToken cancellationToken)
     {
-        var filter = parameters.ToFilter();
+        if (!parameters.TryToFilter(out var filter, out var invalid))
+        {
+            return InvalidQuery(invalid!);
+        }
+
         if (!query.TryResolveSubject(filter.SubjectType, filter.Subject, out _, out var pseudonym, out _))
         {
             return InvalidSubject();
@@ -109,7 +143,11 @@ public static class AuditApi
     internal static async Task<Results<Ok<AuditSearchResponse>, ProblemHttpResult>> SearchAsync(
         ClaimsPrincipal user, AuditQuery query, AuditTrail trail, [AsParameters] AuditSearchParameters parameters, CancellationToken cancellationToken)
     {
-        var filter = parameters.ToFilter();
+        if (!parameters.TryToFilter(out var filter, out var invalid))
+        {
+            return InvalidQuery(invalid!);
+        }
+
         if (!query.TryResolveSubject(filter.SubjectType, filter.Subject, out _, out var pseudonym, out _))
         {
             return InvalidSubject();
@@ -128,10 +166,14 @@ public static class AuditApi
         var format = (parameters.Format ?? "csv").ToLowerInvariant();
         if (format is not ("csv" or "json"))
         {
-            return Problems.Create(StatusCodes.Status400BadRequest, ErrorCodes.AuditInvalidQuery, "Invalid export format", "format must be csv or json.");
+            return InvalidQuery("format must be csv or json.");
         }
 
-        var filter = parameters.ToFilter();
+        if (!parameters.TryToFilter(out var filter, out var invalid))
+        {
+            return InvalidQuery(invalid!);
+        }
+
         if (!query.TryResolveSubject(filter.SubjectType, filter.Subject, out _, out var pseudonym, out _))
         {
             return InvalidSubject();
@@ -199,6 +241,8 @@ public static class AuditApi
 
         return TypedResults.Ok(await purger.PurgeAsync(user.GetOrganisation() ?? AuditTrail.HubOrganisation, user.GetActor(), cancellationToken).ConfigureAwait(false));
     }
+
+    internal static ProblemHttpResult InvalidQuery(string detail) => Problems.Create(StatusCodes.Status400BadRequest, ErrorCodes.AuditInvalidQuery, "Invalid audit query", detail);
 
     internal static ProblemHttpResult InvalidSubject() => Problems.Create(StatusCodes.Status400BadRequest, ErrorCodes.AuditInvalidSubject, "Invalid subject",
         "subject must be a BSN passing the elfproef (subjectType=bsn), an 8-digit KvK number (kvk), an address (address) or a psn: pseudonym.");

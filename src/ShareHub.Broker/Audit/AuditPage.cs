@@ -63,14 +63,19 @@ public static class AuditPage
             .Append(Input("subject", "Subject (BSN, KvK or psn:…)", p.Subject))
             .Append(Select("subjectType", "Type", p.SubjectType, ["bsn", "kvk", "address", "pseudonym"]))
             .Append(Input("organisation", "Organisation", p.Organisation))
-            .Append(Input("from", "From (ISO 8601)", p.From?.ToString("O", CultureInfo.InvariantCulture)))
-            .Append(Input("to", "To", p.To?.ToString("O", CultureInfo.InvariantCulture)))
+            .Append(Input("from", "From (ISO 8601)", p.From))
+            .Append(Input("to", "To", p.To))
             .Append(Input("category", "Category", p.Category))
             .Append(Input("purpose", "Purpose", p.Purpose))
             .Append(Select("decision", "Decision", p.Decision, ["", "permit", "deny", "dispatched", "acknowledged", "rejected", "purged", "read"]))
             .Append("<button id=\"search-button\" type=\"submit\">Search</button></fieldset></form>");
 
-        var filter = p.ToFilter(200);
+        if (!p.TryToFilter(out var filter, out var invalid, 200))
+        {
+            page.Append("<p class=\"error\" id=\"problem\">").Append(E(ErrorCodes.AuditInvalidQuery)).Append(": ").Append(E(invalid)).Append("</p>");
+            return;
+        }
+
         if (!query.TryResolveSubject(filter.SubjectType, filter.Subject, out _, out var pseudonym, out _))
         {
             page.Append("<p class=\"error\" id=\"problem\">").Append(E(ErrorCodes.AuditInvalidSubject)).Append(": not a valid BSN, KvK number, address or pseudonym.</p>");
