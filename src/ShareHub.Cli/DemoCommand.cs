@@ -72,6 +72,7 @@ internal static class DemoCommand
         }
 
         await PrintAuditAsync(http, cancellationToken);
+        await PrintArt15Async(http, "111222333", cancellationToken);
         await app.StopAsync(cancellationToken);
         Console.WriteLine();
         Console.WriteLine($"The demo database is kept in {database}.");
@@ -208,6 +209,20 @@ internal static class DemoCommand
             };
             Console.WriteLine($"#{e.Id,-3} {e.RecordedAt:HH:mm:ss.fff} {e.Kind,-22} {what}");
         }
+    }
+
+    /// <summary>What an FG would answer the person with BSN <paramref name="bsn"/> under AVG art. 15 (BGS art. 1.1: for all joint controllers).</summary>
+    private static async Task PrintArt15Async(HttpClient http, string bsn, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/api/v1/audit/art15?subjectType=bsn&subject={bsn}");
+        request.Headers.Add("X-ShareHub-Dev-Organisation", "riec-amsterdam");
+        request.Headers.Add("X-ShareHub-Dev-Roles", "partnership-privacy-officer");
+        using var response = await http.SendAsync(request, cancellationToken);
+        response.EnsureSuccessStatusCode();
+        var report = (await response.Content.ReadFromJsonAsync<Art15ReportDto>(Json, cancellationToken))!;
+        Console.WriteLine();
+        Console.WriteLine($"The person with BSN {bsn[..3]}… asks the partnership what was shared about them (AVG art. 15):");
+        Console.Write(AuditCommands.Art15Text(report));
     }
 
     private static string Describe(SubjectDto? subject) => subject?.Type switch

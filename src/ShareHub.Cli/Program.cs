@@ -4,4 +4,5 @@ using ShareHub.Cli;
 var root = new RootCommand("ShareHub: a policy-checked, audited data-sharing hub for WGS partnerships.");
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(PolicyCommands.Create());
+root.Subcommands.Add(AuditCommands.Create());
 return await root.Parse(args).InvokeAsync();

@@ -57,7 +57,7 @@ public sealed class AuditSearchParameters
     [FromQuery] public string? Format { get; set; }
 
     /// <summary>The filter, or false with a problem when the period cannot be read.</summary>
-    internal bool TryToFilter(out AuditFilter filter, out string? problem, int defaultLimit = 100)
+    public bool TryToFilter(out AuditFilter filter, out string? problem, int defaultLimit = 100)
     {
         filter = new(SubjectType, Subject, Organisation, null, null, Category, Purpose, Decision, Kind, SignalId, AfterSequence, Limit ?? defaultLimit);
         problem = null;
@@ -253,7 +253,7 @@ public static class AuditApi
             entries.Select(e => (e.SubjectType, e.SubjectPseudonym)), cancellationToken);
 
     /// <summary>The filter in words, for the access entry — never the BSN itself.</summary>
-    internal static string Describe(AuditFilter filter)
+    public static string Describe(AuditFilter filter)
     {
         var parts = new List<string>();
         if (!string.IsNullOrWhiteSpace(filter.Subject))
