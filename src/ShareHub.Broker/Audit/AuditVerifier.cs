@@ -14,6 +14,31 @@ namespace ShareHub.Broker.Audit;
 /// </summary>
 public sealed class AuditVerifier(AuditSigningKey key, TimeProvider time)
 {
+    private const int BatchSize = 8192;
+
+    /// <summary>
+    /// Checks every link of <paramref name="batch"/> in parallel: <c>links[i]</c> is true when entry i's stored hash equals
+    /// SHA-256(stored hash of its predecessor ‖ its canonical bytes); the predecessor of entry 0 is <paramref name="previous"/>.
+    /// </summary>
+    public static void CheckLinks(IReadOnlyList<AuditEntry> batch, byte[] previous, bool[] links)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ArgumentNullException.ThrowIfNull(links);
+        var options = new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount };
+        Parallel.For(0, (batch.Count + 511) / 512, options, () => (new AuditHashChain(), new byte[AuditHashChain.HashSize]), (part, _, local) =>
+        {
+            var (chain, computed) = local;
+            var end = Math.Min(batch.Count, (part + 1) * 512);
+            for (var i = part * 512; i < end; i++)
+            {
+                chain.Next(i == 0 ? previous : batch[i - 1].Hash, batch[i], computed);
+                links[i] = computed.AsSpan().SequenceEqual(batch[i].Hash);
+            }
+
+            return local;
+        }, _ => { });
+    }
+
     /// <summary>Verifies the whole trail.</summary>
     public async Task<AuditVerificationDto> VerifyAsync(HubDbContext db, CancellationToken cancellationToken)
     {
@@ -24,7 +49,6 @@ public sealed class AuditVerifier(AuditSigningKey key, TimeProvider time)
         var last = checkpoints.Count == 0 ? null : checkpoints[^1];
         var verified = 0;
         var previous = AuditHashChain.Genesis;
-        var computed = new byte[AuditHashChain.HashSize];
         long count = 0;
 
         AuditVerificationDto Result(long? badSequence, long? badId, string? problem) => new(
@@ -46,39 +70,91 @@ public sealed class AuditVerifier(AuditSigningKey key, TimeProvider time)
             }
         }
 
-        var chain = new AuditHashChain();
-        var next = 0;
-        var entries = db.AuditEntries.AsNoTracking().OrderBy(a => a.Sequence).AsAsyncEnumerable();
-        await foreach (var entry in entries.WithCancellation(cancellationToken).ConfigureAwait(false))
+        // Reading (one thread) and hashing (all cores) overlap: batches flow through a small channel. Each entry's link
+        // H(stored hash_{n-1} ‖ canonical_n) = stored hash_n is independent of the others, so a batch is checked in
+        // parallel; a changed row breaks its own link, and the first broken link in sequence order is reported.
+        var batches = System.Threading.Channels.Channel.CreateBounded<List<AuditEntry>>(4);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var reader = Task.Run(async () =>
         {
-            var expected = count + 1;
-            if (entry.Sequence != expected)
+            try
             {
-                return entry.Sequence > expected
-                    ? Result(expected, entry.Id, $"Entry {expected} is missing (deleted); the next stored entry is {entry.Sequence} (id {entry.Id}).")
-                    : Result(entry.Sequence, entry.Id, $"Entry {entry.Sequence} (id {entry.Id}) is stored twice or out of order.");
-            }
-
-            chain.Next(previous, entry, computed);
-            if (!computed.AsSpan().SequenceEqual(entry.Hash))
-            {
-                return Result(expected, entry.Id, $"Entry {expected} (id {entry.Id}) does not match its hash: it was changed, or moved from another position.");
-            }
-
-            while (next < checkpoints.Count && checkpoints[next].Sequence == expected)
-            {
-                if (!computed.AsSpan().SequenceEqual(checkpoints[next].HeadHash))
+                var batch = new List<AuditEntry>(BatchSize);
+                var entries = db.AuditEntries.AsNoTracking().OrderBy(a => a.Sequence).AsAsyncEnumerable();
+                await foreach (var entry in entries.WithCancellation(stop.Token).ConfigureAwait(false))
                 {
-                    var from = next == 0 ? 1 : checkpoints[next - 1].Sequence + 1;
-                    return Result(from, null, $"The chain up to entry {expected} differs from signed checkpoint {checkpoints[next].Id}: entries {from}…{expected} were rewritten.");
+                    batch.Add(entry);
+                    if (batch.Count == BatchSize)
+                    {
+                        await batches.Writer.WriteAsync(batch, stop.Token).ConfigureAwait(false);
+                        batch = new List<AuditEntry>(BatchSize);
+                    }
                 }
 
-                verified++;
-                next++;
-            }
+                if (batch.Count > 0)
+                {
+                    await batches.Writer.WriteAsync(batch, stop.Token).ConfigureAwait(false);
+                }
 
-            (previous, computed) = (computed, previous);
-            count = expected;
+                batches.Writer.Complete();
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                batches.Writer.Complete(ex); // surfaces in the consumer below
+            }
+        }, stop.Token);
+
+        var next = 0;
+        var links = new bool[BatchSize];
+        try
+        {
+            await foreach (var batch in batches.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            {
+                CheckLinks(batch, previous, links);
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    var entry = batch[i];
+                    var expected = count + 1;
+                    if (entry.Sequence != expected)
+                    {
+                        return entry.Sequence > expected
+                            ? Result(expected, entry.Id, $"Entry {expected} is missing (deleted); the next stored entry is {entry.Sequence} (id {entry.Id}).")
+                            : Result(entry.Sequence, entry.Id, $"Entry {entry.Sequence} (id {entry.Id}) is stored twice or out of order.");
+                    }
+
+                    if (!links[i])
+                    {
+                        return Result(expected, entry.Id, $"Entry {expected} (id {entry.Id}) does not match its hash: it was changed, or moved from another position.");
+                    }
+
+                    while (next < checkpoints.Count && checkpoints[next].Sequence == expected)
+                    {
+                        if (!entry.Hash.AsSpan().SequenceEqual(checkpoints[next].HeadHash))
+                        {
+                            var from = next == 0 ? 1 : checkpoints[next - 1].Sequence + 1;
+                            return Result(from, null, $"The chain up to entry {expected} differs from signed checkpoint {checkpoints[next].Id}: entries {from}…{expected} were rewritten.");
+                        }
+
+                        verified++;
+                        next++;
+                    }
+
+                    previous = entry.Hash;
+                    count = expected;
+                }
+            }
+        }
+        finally
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await reader.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // stopped early because a bad entry was found
+            }
         }
 
         if (next < checkpoints.Count)
