@@ -19,11 +19,18 @@ status=0
 dotnet test ShareHub.sln -c Release --no-build -nologo --logger "console;verbosity=normal" 2>&1 | tee "$log" || status=$?
 
 # One closing line in the plain form CI reads: "N passed, N failed".
-# dotnet test prints one summary per project: "Passed!  - Failed:     0, Passed:    41, Skipped: ...".
+# dotnet test prints one summary per project: "Passed!  - Failed:     0, Passed:    41, Skipped: ..." at minimal
+# verbosity, or "Total tests: 41 / Passed: 41 / Failed: 0" blocks at normal verbosity (the logger used above).
 summaries=$(grep -E '^(Passed|Failed)! +- ' "$log" || true)
-passed=$(grep -Eo 'Passed: +[0-9]+' <<<"$summaries" | awk '{ s += $2 } END { print s + 0 }')
-failed=$(grep -Eo 'Failed: +[0-9]+' <<<"$summaries" | awk '{ s += $2 } END { print s + 0 }')
-projects=$(grep -c . <<<"$summaries" || true)
+if [[ -n "$summaries" ]]; then
+  passed=$({ grep -Eo 'Passed: +[0-9]+' <<<"$summaries" || true; } | awk '{ s += $2 } END { print s + 0 }')
+  failed=$({ grep -Eo 'Failed: +[0-9]+' <<<"$summaries" || true; } | awk '{ s += $2 } END { print s + 0 }')
+  projects=$(grep -c . <<<"$summaries" || true)
+else
+  passed=$({ grep -E '^ +Passed: +[0-9]+$' "$log" || true; } | awk '{ s += $2 } END { print s + 0 }')
+  failed=$({ grep -E '^ +Failed: +[0-9]+$' "$log" || true; } | awk '{ s += $2 } END { print s + 0 }')
+  projects=$(grep -c '^Total tests:' "$log" || true)
+fi
 if [[ "$projects" -lt 2 ]]; then
   echo "expected a summary from every test project, got ${projects}" >&2
   status=1
