@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash eng/services.sh start
+bash eng/chromium.sh
 
 export SHAREHUB_TEST_POSTGRES="${SHAREHUB_TEST_POSTGRES:-Host=127.0.0.1;Port=5432;Database=sharehub;Username=sharehub;Password=sharehub-dev}"
 export SHAREHUB_TEST_RABBITMQ="${SHAREHUB_TEST_RABBITMQ:-amqp://sharehub:sharehub-dev@127.0.0.1:5672/sharehub}"

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using ShareHub.Broker.Api;
+using ShareHub.Broker.Audit;
 using ShareHub.Broker.Configuration;
 using ShareHub.Broker.Data;
 using ShareHub.Broker.Delivery;
@@ -36,7 +37,9 @@ public static class BrokerExtensions
         services.AddSingleton<IValidateOptions<ShareHubOptions>, ShareHubOptionsValidator>();
         services.AddSingleton(TimeProvider.System);
 
-        services.AddDbContext<HubDbContext>(options => UseDatabase(options, settings));
+        // Every SaveChanges that adds audit entries appends them to the hash chain (Audit/AuditChainInterceptor.cs).
+        services.AddDbContext<HubDbContext>((sp, options) => UseDatabase(options, settings).AddInterceptors(sp.GetRequiredService<AuditChainInterceptor>()));
+        builder.AddAudit();
 
         services.AddSingleton<PolicyStore>();
         services.AddSingleton<PartnershipKey>();
@@ -96,7 +99,7 @@ public static class BrokerExtensions
         cfg.ConfigureEndpoints(context);
     }
 
-    private static void UseDatabase(DbContextOptionsBuilder options, ShareHubOptions settings)
+    private static DbContextOptionsBuilder UseDatabase(DbContextOptionsBuilder options, ShareHubOptions settings)
     {
         switch (settings.Database)
         {
@@ -112,6 +115,7 @@ public static class BrokerExtensions
         }
 
         options.UseHubIdentityStore();
+        return options;
     }
 
     // Authentication (OpenIddict tokens, or the explicit Development header scheme), policies, rate limiting: Identity/.

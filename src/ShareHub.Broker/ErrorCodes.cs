@@ -79,6 +79,27 @@ public static class ErrorCodes
     /// <summary>An acknowledgement named an unknown delivery or came from another recipient.</summary>
     public const string AcknowledgementRejected = "SH-D0002";
 
+    /// <summary>The dispatcher published a delivery to the recipient's queue.</summary>
+    public const string Dispatched = "SH-D0003";
+
+    /// <summary>Somebody read the audit trail (search, export, art. 15 report, web page).</summary>
+    public const string AuditRead = "SH-U0001";
+
+    /// <summary>The audit hash chain and its signed checkpoints were verified and found intact.</summary>
+    public const string AuditVerified = "SH-U0002";
+
+    /// <summary>Verification found a changed, missing or reordered audit entry or a bad checkpoint.</summary>
+    public const string AuditVerificationFailed = "SH-U0003";
+
+    /// <summary>The subject to search for is not a valid BSN, KvK number, address or pseudonym.</summary>
+    public const string AuditInvalidSubject = "SH-U0101";
+
+    /// <summary>An audit search parameter is invalid (period, format, limit).</summary>
+    public const string AuditInvalidQuery = "SH-U0102";
+
+    /// <summary>The retention purge deleted a signal's payload and submitted identifier.</summary>
+    public const string RetentionPurged = "SH-U0201";
+
     /// <summary>The ProblemDetails <c>type</c> URI for a code.</summary>
     public static string TypeUri(string code) => $"urn:sharehub:error:{code}";
 }

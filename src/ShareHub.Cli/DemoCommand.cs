@@ -84,6 +84,7 @@ internal static class DemoCommand
         }
 
         await PrintAuditAsync(tokens[OfficerOrganisation], cancellationToken);
+        await PrintArt15Async(tokens[OfficerOrganisation], "111222333", cancellationToken);
         foreach (var client in tokens.Values)
         {
             client.Dispose();
@@ -248,6 +249,17 @@ internal static class DemoCommand
             };
             Console.WriteLine($"#{e.Id,-3} {e.RecordedAt:HH:mm:ss.fff} {e.Kind,-22} {what}");
         }
+    }
+
+    /// <summary>What an FG would answer the person with BSN <paramref name="bsn"/> under AVG art. 15 (BGS art. 1.1: for all joint controllers).</summary>
+    private static async Task PrintArt15Async(HubTokenClient http, string bsn, CancellationToken cancellationToken)
+    {
+        using var response = await http.SendAsync(() => new HttpRequestMessage(HttpMethod.Get, $"/api/v1/audit/art15?subjectType=bsn&subject={bsn}"), cancellationToken);
+        response.EnsureSuccessStatusCode();
+        var report = (await response.Content.ReadFromJsonAsync<Art15ReportDto>(Json, cancellationToken))!;
+        Console.WriteLine();
+        Console.WriteLine($"The person with BSN {bsn[..3]}… asks the partnership what was shared about them (AVG art. 15):");
+        Console.Write(AuditCommands.Art15Text(report));
     }
 
     private static string Describe(SubjectDto? subject) => subject?.Type switch

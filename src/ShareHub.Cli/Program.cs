@@ -7,4 +7,5 @@ root.Subcommands.Add(PolicyCommands.Create());
 root.Subcommands.Add(DeliveryCommands.Create());
 root.Subcommands.Add(PartnerCommands.Create());
 root.Subcommands.Add(PartnerCommands.CreateKeys());
+root.Subcommands.Add(AuditCommands.Create());
 return await root.Parse(args).InvokeAsync();

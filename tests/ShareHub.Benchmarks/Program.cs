@@ -8,6 +8,14 @@ using ShareHub.Benchmarks;
 //   dotnet run -c Release --project tests/ShareHub.Benchmarks -- --latency                 (per-call percentiles + throughput)
 //   dotnet run -c Release --project tests/ShareHub.Benchmarks -- hub [--signals N] [--clients C] [--smoke]
 //                                                            (the hub on PostgreSQL + RabbitMQ against the bare bus)
+//   dotnet run -c Release --project tests/ShareHub.Benchmarks -- --audit [entries]         (audit chain: in memory + from PostgreSQL)
+if (args.Contains("--audit"))
+{
+    var at = Array.IndexOf(args, "--audit");
+    var count = at + 1 < args.Length && int.TryParse(args[at + 1], CultureInfo.InvariantCulture, out var n) ? n : 1_000_000;
+    return await AuditChainRun.RunAsync(Console.Out, count);
+}
+
 if (args.Contains("--latency"))
 {
     return LatencyRun.Run(Console.Out);

@@ -47,6 +47,15 @@ public sealed class Signal
 
     /// <summary>SHA-256 of the submitted request, to refuse a key reused for a different request.</summary>
     public string? RequestHash { get; set; }
+
+    /// <summary>
+    /// When the payload and the submitted identifier must be deleted: the latest retention deadline of its permitted
+    /// deliveries, or a short grace period when every recipient was refused (see docs/audit.md, retention).
+    /// </summary>
+    public DateTimeOffset? RetainUntil { get; set; }
+
+    /// <summary>When the retention purge deleted the payload and the submitted identifier; null while kept.</summary>
+    public DateTimeOffset? PayloadPurgedAt { get; set; }
 }
 
 /// <summary>
@@ -120,6 +129,24 @@ public sealed class AuditEntry
 
     /// <summary>W3C trace id of the request that caused it.</summary>
     public string? TraceId { get; set; }
+
+    /// <summary>Position in the hash chain (1, 2, 3, …), assigned in the writing transaction: sequence order = commit order.</summary>
+    public long Sequence { get; set; }
+
+    /// <summary>SHA-256(hash of entry <see cref="Sequence"/> − 1 ‖ canonical bytes of this entry); see docs/audit.md.</summary>
+    public byte[] Hash { get; set; } = [];
+
+    /// <summary>W3C span id of this entry (Logius "Logboek dataverwerkingen" <c>span_id</c>).</summary>
+    public string? SpanId { get; set; }
+
+    /// <summary>Span id of the operation that caused it (Logius <c>parent_span_id</c>).</summary>
+    public string? ParentSpanId { get; set; }
+
+    /// <summary>The calling organisation's W3C <c>traceparent</c>, if it sent one (Logius <c>foreign_operation</c>).</summary>
+    public string? ForeignOperation { get; set; }
+
+    /// <summary>Versioned URI of the processing activity in the art. 30 register (Logius <c>dpl.core.processing_activity_id</c>).</summary>
+    public string? ProcessingActivityId { get; set; }
 }
 
 /// <summary>Audit entry kinds.</summary>
@@ -136,6 +163,21 @@ public static class AuditKinds
 
     /// <summary>A changed policy set was rejected and the active one kept.</summary>
     public const string PolicyRejected = "policy.rejected";
+
+    /// <summary>The dispatcher published a permitted delivery to the recipient's queue.</summary>
+    public const string Dispatched = "delivery.dispatched";
+
+    /// <summary>A caller failed authentication (401) or authorisation (403).</summary>
+    public const string AuthenticationFailed = Identity.IdentityAuditKinds.AuthenticationFailed;
+
+    /// <summary>Somebody read the audit trail (search, export, art. 15 report, web page).</summary>
+    public const string AuditAccessed = "audit.accessed";
+
+    /// <summary>Somebody verified the hash chain and checkpoints.</summary>
+    public const string AuditVerified = "audit.verified";
+
+    /// <summary>The retention purge deleted a signal's payload and submitted identifier.</summary>
+    public const string RetentionPurged = "retention.purged";
 }
 
 /// <summary>

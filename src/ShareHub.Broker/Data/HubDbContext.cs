@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using ShareHub.Broker.Audit;
 
 namespace ShareHub.Broker.Data;
 
@@ -82,5 +83,8 @@ public sealed class HubDbContext(DbContextOptions<HubDbContext> options) : DbCon
             e.HasKey(a => a.DeliveryId);
             e.Property(a => a.Recipient).HasMaxLength(64);
         });
+
+        // Hash chain, signed checkpoints and retention columns (docs/audit.md).
+        modelBuilder.ConfigureAudit(Database.IsSqlite());
     }
 }

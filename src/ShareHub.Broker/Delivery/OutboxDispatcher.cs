@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using MassTransit;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using ShareHub.Broker.Audit;
 using ShareHub.Broker.Configuration;
 using ShareHub.Broker.Data;
 using ShareHub.Contracts;
@@ -109,6 +110,8 @@ public sealed class OutboxDispatcher(
                 pending[i].DispatchedAt = now;
                 pending[i].LastError = null;
                 published++;
+                // Audited in the same transaction that marks the row dispatched (docs/audit.md).
+                db.AuditEntries.Add(AuditRecords.Dispatched(pending[i], now));
             }
             else
             {

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.Options;
+using ShareHub.Broker.Audit;
 using ShareHub.Broker.Data;
 using ShareHub.Broker.Policies;
 using ShareHub.Broker.Security;
@@ -15,7 +17,7 @@ namespace ShareHub.Broker.Delivery;
 /// permitted delivery. Nothing is published here: the <see cref="OutboxDispatcher"/> publishes only committed rows,
 /// so a crash before commit leaves nothing delivered and a crash after commit loses nothing.
 /// </summary>
-public sealed class SignalIntake(HubDbContext db, PolicyStore policies, PartnershipKey key, TimeProvider time, OutboxDispatcher dispatcher)
+public sealed class SignalIntake(HubDbContext db, PolicyStore policies, PartnershipKey key, TimeProvider time, OutboxDispatcher dispatcher, IOptions<RetentionOptions> retention)
 {
     /// <summary>Decides and stores a signal. The request must have passed validation.</summary>
     /// <param name="provider">The caller's organisation (from its identity, never from the body).</param>
@@ -103,6 +105,13 @@ public sealed class SignalIntake(HubDbContext db, PolicyStore policies, Partners
 
             decided.Add((recipient, decision, audit, deliveryId));
         }
+
+        // Retention (docs/audit.md): the payload is kept until the last permitted delivery's retention ends; when every
+        // recipient was refused nothing was shared, so it is kept only for a short grace period.
+        var permits = decided.Where(d => d.DeliveryId is not null).ToList();
+        signal.RetainUntil = permits.Count == 0
+            ? now + TimeSpan.FromMinutes(retention.Value.RefusedSignalRetentionMinutes)
+            : permits.Max(d => now + (d.Decision.Obligations.Retention ?? TimeSpan.FromDays(retention.Value.DefaultRetentionDays)));
 
         // One SaveChanges = one transaction: signal + audit entries + outbox rows commit together or not at all.
         await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);

@@ -114,7 +114,7 @@ public static class IdentityExtensions
             .AddPolicy(HubClaims.AuditPolicy, p => p.RequireAuthenticatedUser().RequireClaim(HubClaims.Organisation)
                 .RequireRole(HubClaims.PrivacyOfficerRole, HubClaims.PartnershipPrivacyOfficerRole)
                 .RequireAssertion(c => c.User.HasScope(HubScopes.AuditRead)));
-        services.AddSingleton<IAuthorizationMiddlewareResultHandler, AuditingAuthorizationResultHandler>();
+        // Refused bearer tokens are audited by Audit/AuditingAuthorizationResultHandler (code SH-I0402).
 
         services.AddRateLimiter(limiter =>
         {

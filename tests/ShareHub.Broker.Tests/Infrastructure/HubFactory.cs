@@ -32,6 +32,7 @@ public sealed class HubFactory(IReadOnlyDictionary<string, string?> settings, Ac
             // Production refuses to start without real keys and a public issuer: give it test ones.
             builder.UseSetting("ShareHub:Identity:Issuer", "https://sharehub.test/");
             builder.UseSetting("ShareHub:Identity:SigningKeysPath", ProductionTestKeys.Value);
+            builder.UseSetting("ShareHub:Audit:SigningKeyPath", Path.Combine(ProductionTestKeys.Value, "audit-checkpoints.pem"));
         }
         foreach (var (key, value) in settings)
         {
@@ -53,6 +54,8 @@ public sealed class HubFactory(IReadOnlyDictionary<string, string?> settings, Ac
         Directory.CreateDirectory(directory);
         using var rsa = RSA.Create(2048);
         File.WriteAllText(Path.Combine(directory, "signing-test.pem"), rsa.ExportPkcs8PrivateKeyPem());
+        using var ecdsa = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        File.WriteAllText(Path.Combine(directory, "audit-checkpoints.pem"), ecdsa.ExportPkcs8PrivateKeyPem());
         return directory;
     });
 
@@ -89,9 +92,10 @@ public sealed class HubFactory(IReadOnlyDictionary<string, string?> settings, Ac
                 .RegisterAsync(new PartnerClientRegistration(clientId, organisation, roles, scopes, rsa.ExportSubjectPublicKeyInfoPem()), "test-setup");
         }
 
-        return new HubTokenClient(CreateClient(), new HubClientCredentials
+        var http = CreateClient(); // the in-process test server, or Kestrel when a test asked for it
+        return new HubTokenClient(http, new HubClientCredentials
         {
-            HubUri = Server.BaseAddress,
+            HubUri = http.BaseAddress!,
             ClientId = clientId,
             PrivateKeyPem = rsa.ExportPkcs8PrivateKeyPem(),
             Scopes = requestedScopes ?? scopes ?? [],

@@ -1,0 +1,252 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Storage;
+using Microsoft.Extensions.Options;
+using ShareHub.Broker.Data;
+
+namespace ShareHub.Broker.Audit;
+
+/// <summary>
+/// The one place where audit entries join the hash chain. Every <c>SaveChangesAsync</c> that adds
+/// <see cref="AuditEntry"/> rows — intake, dispatcher, acknowledgement consumer, policy store, purge, audit reads,
+/// authentication failures — passes through here: inside the writing transaction it locks the chain head row,
+/// assigns consecutive sequences, truncates times to microseconds, fills the trace context and processing activity,
+/// computes each hash and moves the head. Sequence order is therefore commit order. Changing or deleting an existing
+/// audit entry through EF Core is refused: the trail is append-only.
+/// </summary>
+public sealed class AuditChainInterceptor(IOptions<AuditOptions> options, IHttpContextAccessor? http = null) : SaveChangesInterceptor
+{
+    private readonly ConditionalWeakTable<DbContext, IDbContextTransaction> _owned = [];
+    private readonly string _activityBase = options.Value.ProcessingActivityBase;
+
+    /// <inheritdoc />
+    public override InterceptionResult<int> SavingChanges(DbContextEventData eventData, InterceptionResult<int> result)
+    {
+        ArgumentNullException.ThrowIfNull(eventData);
+        if (PendingEntries(eventData.Context!) is not null)
+        {
+            throw new InvalidOperationException("Audit entries must be saved with SaveChangesAsync: the hash chain is appended asynchronously.");
+        }
+
+        return result;
+    }
+
+    /// <inheritdoc />
+    public override async ValueTask<InterceptionResult<int>> SavingChangesAsync(DbContextEventData eventData, InterceptionResult<int> result, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(eventData);
+        var db = eventData.Context!;
+        var added = PendingEntries(db);
+        if (added is null)
+        {
+            return result;
+        }
+
+        IDbContextTransaction? owned = null;
+        if (db.Database.CurrentTransaction is null)
+        {
+            owned = await db.Database.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        var appended = false;
+        try
+        {
+            await AppendAsync(db, added, cancellationToken).ConfigureAwait(false);
+            appended = true;
+        }
+        finally
+        {
+            if (owned is not null)
+            {
+                if (appended)
+                {
+                    _owned.AddOrUpdate(db, owned);
+                }
+                else
+                {
+                    await owned.DisposeAsync().ConfigureAwait(false); // rolls back
+                }
+            }
+        }
+
+        return result;
+    }
+
+    /// <inheritdoc />
+    public override async ValueTask<int> SavedChangesAsync(SaveChangesCompletedEventData eventData, int result, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(eventData);
+        if (_owned.TryGetValue(eventData.Context!, out var transaction))
+        {
+            _owned.Remove(eventData.Context!);
+            await using (transaction.ConfigureAwait(false))
+            {
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        return result;
+    }
+
+    /// <inheritdoc />
+    public override async Task SaveChangesFailedAsync(DbContextErrorEventData eventData, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(eventData);
+        await RollBackAsync(eventData.Context!).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public override async Task SaveChangesCanceledAsync(DbContextEventData eventData, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(eventData);
+        await RollBackAsync(eventData.Context!).ConfigureAwait(false);
+    }
+
+    private async Task RollBackAsync(DbContext db)
+    {
+        if (_owned.TryGetValue(db, out var transaction))
+        {
+            _owned.Remove(db);
+            await transaction.DisposeAsync().ConfigureAwait(false); // disposing an uncommitted transaction rolls it back
+        }
+    }
+
+    private static List<AuditEntry>? PendingEntries(DbContext db)
+    {
+        List<AuditEntry>? added = null;
+        foreach (var entry in db.ChangeTracker.Entries<AuditEntry>())
+        {
+            switch (entry.State)
+            {
+                case EntityState.Added:
+                    (added ??= []).Add(entry.Entity);
+                    break;
+                case EntityState.Modified or EntityState.Deleted:
+                    throw new InvalidOperationException($"Audit entry {entry.Entity.Sequence} may not be changed or deleted: the audit trail is append-only.");
+                default:
+                    break;
+            }
+        }
+
+        return added;
+    }
+
+    private async Task AppendAsync(DbContext db, List<AuditEntry> added, CancellationToken cancellationToken)
+    {
+        var head = await AuditChainHeadStore.LockAsync(db, cancellationToken).ConfigureAwait(false);
+        var previous = head.Hash;
+        var sequence = head.Sequence;
+        var chain = new AuditHashChain();
+        var (traceId, parentSpanId, foreign) = TraceContext();
+
+        foreach (var entry in added)
+        {
+            entry.Sequence = ++sequence;
+            entry.RecordedAt = AuditHashChain.TruncateToMicroseconds(entry.RecordedAt);
+            entry.TraceId ??= traceId;
+            entry.SpanId ??= ActivitySpanId.CreateRandom().ToHexString();
+            entry.ParentSpanId ??= parentSpanId;
+            entry.ForeignOperation ??= foreign;
+            entry.ProcessingActivityId ??= ProcessingActivity(entry);
+            entry.Hash = chain.Next(previous, entry);
+            previous = entry.Hash;
+        }
+
+        await AuditChainHeadStore.MoveAsync(db, head.Exists, sequence, previous, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// W3C Trace Context (Logius: <c>trace_id</c>, <c>parent_span_id</c>, <c>foreign_operation</c>): the current
+    /// activity's trace when there is one, else the caller's <c>traceparent</c> trace id, else a new trace id.
+    /// </summary>
+    private (string TraceId, string? ParentSpanId, string? Foreign) TraceContext()
+    {
+        string? foreign = null;
+        string? foreignTrace = null;
+        if (http?.HttpContext?.Request.Headers.TraceParent.ToString() is { Length: 55 } traceparent
+            && traceparent[2] == '-' && traceparent[35] == '-' && traceparent[52] == '-'
+            && traceparent.All(c => char.IsAsciiHexDigitLower(c) || c == '-'))
+        {
+            foreign = traceparent;
+            foreignTrace = traceparent[3..35];
+        }
+
+        var activity = Activity.Current;
+        var traceId = activity?.TraceId.ToHexString() ?? foreignTrace ?? ActivityTraceId.CreateRandom().ToHexString();
+        return (traceId, activity?.SpanId.ToHexString(), foreign);
+    }
+
+    /// <summary>
+    /// The versioned URI of the processing activity in the art. 30 register: the purpose for exchanges (versioned by
+    /// the policy set that decided), the hub's own activities otherwise.
+    /// </summary>
+    private string ProcessingActivity(AuditEntry entry)
+    {
+        if (entry.Purpose is { } purpose)
+        {
+            var version = entry.PolicyVersion is { Length: > 12 } v ? v[..12] : entry.PolicyVersion ?? "0";
+            return $"{_activityBase}{purpose}@{version}";
+        }
+
+        var activity = entry.Kind switch
+        {
+            AuditKinds.PolicyActivated or AuditKinds.PolicyRejected => "hub-beleidsbeheer",
+            AuditKinds.AuthenticationFailed => "hub-toegangsbeveiliging",
+            AuditKinds.AuditAccessed or AuditKinds.AuditVerified => "hub-audittoezicht",
+            AuditKinds.RetentionPurged => "hub-bewaartermijnen",
+            _ => "hub-gegevensuitwisseling",
+        };
+        return $"{_activityBase}{activity}@1";
+    }
+}
+
+/// <summary>Reads, locks and moves the chain head row, per provider.</summary>
+internal static class AuditChainHeadStore
+{
+    internal readonly record struct Head(bool Exists, long Sequence, byte[] Hash);
+
+    /// <summary>
+    /// Locks the head row for the rest of the transaction. PostgreSQL: <c>SELECT … FOR UPDATE</c>; SQL Server:
+    /// <c>UPDLOCK, HOLDLOCK</c>; SQLite: the transaction already holds the single write lock (Microsoft.Data.Sqlite
+    /// starts transactions with <c>BEGIN IMMEDIATE</c>).
+    /// </summary>
+    public static async Task<Head> LockAsync(DbContext db, CancellationToken cancellationToken)
+    {
+        var provider = db.Database.ProviderName ?? string.Empty;
+        var sql = provider.Contains("SqlServer", StringComparison.Ordinal)
+            ? "SELECT [Id], [Sequence], [Hash] FROM [audit_chain_head] WITH (UPDLOCK, HOLDLOCK) WHERE [Id] = 1"
+            : provider.Contains("Npgsql", StringComparison.Ordinal)
+                ? "SELECT \"Id\", \"Sequence\", \"Hash\" FROM audit_chain_head WHERE \"Id\" = 1 FOR UPDATE"
+                : "SELECT \"Id\", \"Sequence\", \"Hash\" FROM audit_chain_head WHERE \"Id\" = 1";
+        var rows = await db.Set<AuditChainHead>().FromSqlRaw(sql).AsNoTracking().ToListAsync(cancellationToken).ConfigureAwait(false);
+        return rows.Count == 0 ? new Head(false, 0, AuditHashChain.Genesis) : new Head(true, rows[0].Sequence, rows[0].Hash);
+    }
+
+    public static async Task MoveAsync(DbContext db, bool exists, long sequence, byte[] hash, CancellationToken cancellationToken)
+    {
+        if (exists)
+        {
+            await db.Set<AuditChainHead>().Where(h => h.Id == AuditChainHead.SingletonId)
+                .ExecuteUpdateAsync(s => s.SetProperty(h => h.Sequence, sequence).SetProperty(h => h.Hash, hash), cancellationToken)
+                .ConfigureAwait(false);
+            return;
+        }
+
+        // First entry ever: create the row. Two first writers racing on PostgreSQL collide on the primary key and one
+        // of them fails and retries like any other transient storage error.
+        var table = db.Model.FindEntityType(typeof(AuditChainHead))!;
+        var helper = db.GetService<Microsoft.EntityFrameworkCore.Storage.ISqlGenerationHelper>();
+        var sql = $"INSERT INTO {helper.DelimitIdentifier(table.GetTableName()!)} ({helper.DelimitIdentifier("Id")}, {helper.DelimitIdentifier("Sequence")}, {helper.DelimitIdentifier("Hash")}) VALUES ({{0}}, {{1}}, {{2}})";
+        await db.Database.ExecuteSqlRawAsync(sql, [AuditChainHead.SingletonId, sequence, hash], cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The committed head, without locking.</summary>
+    public static async Task<Head> ReadAsync(DbContext db, CancellationToken cancellationToken)
+    {
+        var row = await db.Set<AuditChainHead>().AsNoTracking().SingleOrDefaultAsync(h => h.Id == AuditChainHead.SingletonId, cancellationToken).ConfigureAwait(false);
+        return row is null ? new Head(false, 0, AuditHashChain.Genesis) : new Head(true, row.Sequence, row.Hash);
+    }
+}
