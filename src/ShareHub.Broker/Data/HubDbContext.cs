@@ -77,6 +77,14 @@ public sealed class HubDbContext(DbContextOptions<HubDbContext> options) : DbCon
             e.HasOne(o => o.AuditEntry).WithMany().HasForeignKey(o => o.AuditEntryId).OnDelete(DeleteBehavior.Restrict);
         });
 
+        modelBuilder.Entity<Identity.UsedClientAssertion>(e =>
+        {
+            e.ToTable("used_client_assertions");
+            e.HasKey(u => u.Id);
+            e.Property(u => u.Id).HasMaxLength(400);
+            e.HasIndex(u => u.ExpiresAt);
+        });
+
         modelBuilder.Entity<Acknowledgement>(e =>
         {
             e.ToTable("acknowledgements");

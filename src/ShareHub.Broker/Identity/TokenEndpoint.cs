@@ -31,7 +31,9 @@ internal static class TokenEndpoint
         HttpContext http,
         IOpenIddictApplicationManager applications,
         PartnerClientRegistry clients,
-        IOptions<IdentityOptions> options)
+        IOptions<IdentityOptions> options,
+        HubDbContext db,
+        TimeProvider time)
     {
         var request = http.GetOpenIddictServerRequest()
             ?? throw new InvalidOperationException("The OpenIddict server request cannot be retrieved.");
@@ -46,6 +48,14 @@ internal static class TokenEndpoint
         if (application is null)
         {
             return Refuse(Errors.InvalidClient, "The client is not registered.");
+        }
+
+        // RFC 7523 §3 (7): a client assertion is good for one token request. OpenIddict validated its signature, issuer,
+        // audience and lifetime; the hub also remembers its jti until it expires and refuses a replay.
+        if (request.ClientAssertion is { Length: > 0 } assertion
+            && !await ClientAssertionReplay.TryUseAsync(db, request.ClientId!, assertion, time.GetUtcNow(), http.RequestAborted).ConfigureAwait(false))
+        {
+            return Refuse(Errors.InvalidClient, "The client assertion was already used or carries no jti (RFC 7523 §3).");
         }
 
         var client = await clients.DescribeAsync(application, http.RequestAborted).ConfigureAwait(false);
