@@ -129,18 +129,8 @@ public static class BrokerExtensions
         {
             var http = context.HttpContext;
             var status = http.Response.StatusCode;
-            var code = Problems.CodeForStatus(status);
-            var problems = http.RequestServices.GetRequiredService<IProblemDetailsService>();
-            await problems.WriteAsync(new ProblemDetailsContext
-            {
-                HttpContext = http,
-                ProblemDetails =
-                {
-                    Status = status,
-                    Type = ErrorCodes.TypeUri(code),
-                    Extensions = { ["code"] = code },
-                },
-            }).ConfigureAwait(false);
+            await http.RequestServices.GetRequiredService<IProblemDetailsService>()
+                .WriteAsync(Problems.For(http, status, Problems.CodeForStatus(status))).ConfigureAwait(false);
         });
         app.UseBackPressure();
         var limit = app.Services.GetRequiredService<IOptions<ShareHubOptions>>().Value.MaxPayloadBytes + (64L * 1024);

@@ -17,20 +17,9 @@ internal sealed class BackPressureMiddleware(RequestDelegate next, ConcurrencyLi
         using var lease = await limiter.AcquireAsync(1, context.RequestAborted).ConfigureAwait(false);
         if (!lease.IsAcquired)
         {
-            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
             context.Response.Headers.RetryAfter = "1";
-            await context.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
-            {
-                HttpContext = context,
-                ProblemDetails =
-                {
-                    Status = StatusCodes.Status503ServiceUnavailable,
-                    Title = "Overloaded",
-                    Detail = "The hub is at its limit of concurrent requests. Nothing was done; retry after the indicated delay.",
-                    Type = ErrorCodes.TypeUri(ErrorCodes.Overloaded),
-                    Extensions = { ["code"] = ErrorCodes.Overloaded },
-                },
-            }).ConfigureAwait(false);
+            await context.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(Problems.For(context, StatusCodes.Status503ServiceUnavailable,
+                ErrorCodes.Overloaded, "Overloaded", "The hub is at its limit of concurrent requests. Nothing was done; retry after the indicated delay.")).ConfigureAwait(false);
             return;
         }
 

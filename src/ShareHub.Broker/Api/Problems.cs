@@ -40,6 +40,29 @@ internal static class Problems
     }
 
     /// <summary>
+    /// The problem response written outside endpoint code (middleware, exception handlers, status code pages): sets the
+    /// status and builds the body with the stable code in <c>type</c> and in the <c>code</c> member, like
+    /// <see cref="Create"/> does for endpoints.
+    /// </summary>
+    public static ProblemDetailsContext For(HttpContext http, int status, string code, string? title = null, string? detail = null, Exception? exception = null)
+    {
+        http.Response.StatusCode = status;
+        return new ProblemDetailsContext
+        {
+            HttpContext = http,
+            Exception = exception,
+            ProblemDetails = new ProblemDetails
+            {
+                Status = status,
+                Title = title,
+                Detail = detail,
+                Type = ErrorCodes.TypeUri(code),
+                Extensions = { ["code"] = code },
+            },
+        };
+    }
+
+    /// <summary>
     /// Status codes produced outside endpoint code (authentication challenges, body binding failures, request size
     /// limits) get a problem body with a stable code too.
     /// </summary>
@@ -70,20 +93,8 @@ internal sealed class StorageUnavailableHandler(IProblemDetailsService problems,
         }
 
         logger.LogError(exception, "Storage unavailable; request refused with 503");
-        httpContext.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
         httpContext.Response.Headers.RetryAfter = "5";
-        return await problems.TryWriteAsync(new ProblemDetailsContext
-        {
-            HttpContext = httpContext,
-            Exception = exception,
-            ProblemDetails = new ProblemDetails
-            {
-                Status = StatusCodes.Status503ServiceUnavailable,
-                Title = "Storage unavailable",
-                Detail = "The hub cannot reach its database. Nothing was stored; retry later.",
-                Type = ErrorCodes.TypeUri(ErrorCodes.StorageUnavailable),
-                Extensions = { ["code"] = ErrorCodes.StorageUnavailable },
-            },
-        }).ConfigureAwait(false);
+        return await problems.TryWriteAsync(Problems.For(httpContext, StatusCodes.Status503ServiceUnavailable, ErrorCodes.StorageUnavailable,
+            "Storage unavailable", "The hub cannot reach its database. Nothing was stored; retry later.", exception)).ConfigureAwait(false);
     }
 }

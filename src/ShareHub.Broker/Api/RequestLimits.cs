@@ -74,25 +74,13 @@ internal sealed class BadRequestHandler(IProblemDetailsService problems) : IExce
         }
 
         var status = bad.StatusCode;
-        var code = Problems.CodeForStatus(status);
-        httpContext.Response.StatusCode = status;
-        return await problems.TryWriteAsync(new ProblemDetailsContext
+        var title = status switch
         {
-            HttpContext = httpContext,
-            ProblemDetails = new ProblemDetails
-            {
-                Status = status,
-                Title = status switch
-                {
-                    StatusCodes.Status413PayloadTooLarge => "Request too large",
-                    StatusCodes.Status415UnsupportedMediaType => "Unsupported media type",
-                    _ => "Malformed request",
-                },
-                // The framework's message says what could not be read, without echoing the body.
-                Detail = bad.Message,
-                Type = ErrorCodes.TypeUri(code),
-                Extensions = { ["code"] = code },
-            },
-        }).ConfigureAwait(false);
+            StatusCodes.Status413PayloadTooLarge => "Request too large",
+            StatusCodes.Status415UnsupportedMediaType => "Unsupported media type",
+            _ => "Malformed request",
+        };
+        // The framework's message says what could not be read, without echoing the body.
+        return await problems.TryWriteAsync(Problems.For(httpContext, status, Problems.CodeForStatus(status), title, bad.Message)).ConfigureAwait(false);
     }
 }

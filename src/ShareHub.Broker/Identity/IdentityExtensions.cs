@@ -10,6 +10,7 @@ using Microsoft.Extensions.Options;
 using OpenIddict.Abstractions;
 using OpenIddict.Server;
 using OpenIddict.Validation.AspNetCore;
+using ShareHub.Broker.Api;
 using ShareHub.Broker.Configuration;
 using ShareHub.Broker.Data;
 using ShareHub.Broker.Policies;
@@ -148,19 +149,8 @@ public static class IdentityExtensions
             http.Response.Headers.RetryAfter = ((int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
         }
 
-        var problems = http.RequestServices.GetRequiredService<IProblemDetailsService>();
-        await problems.WriteAsync(new ProblemDetailsContext
-        {
-            HttpContext = http,
-            ProblemDetails = new ProblemDetails
-            {
-                Status = StatusCodes.Status429TooManyRequests,
-                Title = "Too many requests",
-                Detail = "This client sent more requests than the hub allows per minute; retry later.",
-                Type = ErrorCodes.TypeUri(IdentityCodes.RateLimited),
-                Extensions = { ["code"] = IdentityCodes.RateLimited },
-            },
-        }).ConfigureAwait(false);
+        await http.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(Problems.For(http, StatusCodes.Status429TooManyRequests,
+            IdentityCodes.RateLimited, "Too many requests", "This client sent more requests than the hub allows per minute; retry later.")).ConfigureAwait(false);
     }
 
     /// <summary>
