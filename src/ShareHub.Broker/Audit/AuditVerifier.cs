@@ -1,3 +1,4 @@
+using System.Data;
 using System.Threading.Channels;
 using Microsoft.EntityFrameworkCore;
 using ShareHub.Broker.Data;
@@ -22,6 +23,19 @@ public sealed class AuditVerifier(AuditSigningKey key, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(db);
         var started = time.GetTimestamp();
+
+        // PostgreSQL: checkpoints, entries and head are read in one REPEATABLE READ snapshot (no locks), so entries
+        // appended while verifying cannot look like a head that disagrees with the chain. The entries are read in
+        // Sequence order; without fresh statistics the planner may choose to sort the whole table (spilling to disk)
+        // instead of walking the unique Sequence index, which is already in that order — sorting is turned off for it.
+        await using var snapshot = db.Database.IsNpgsql() && db.Database.CurrentTransaction is null
+            ? await db.Database.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false)
+            : null;
+        if (snapshot is not null)
+        {
+            await db.Database.ExecuteSqlRawAsync("SET TRANSACTION READ ONLY; SET LOCAL enable_sort = off", cancellationToken).ConfigureAwait(false);
+        }
+
         var checkpoints = await db.Set<AuditCheckpoint>().AsNoTracking().OrderBy(c => c.Sequence).ThenBy(c => c.Id)
             .ToListAsync(cancellationToken).ConfigureAwait(false);
         var last = checkpoints.Count == 0 ? null : checkpoints[^1];
