@@ -149,7 +149,7 @@ internal static class AuditChainRun
             NpgsqlConnection.ClearAllPools();
             await using var connection = new NpgsqlConnection(admin);
             await connection.OpenAsync();
-            if (Environment.GetEnvironmentVariable("KEEPDB") is null) await new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{database}\"", connection).ExecuteNonQueryAsync(); else output.WriteLine(database);
+            await new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{database}\"", connection).ExecuteNonQueryAsync();
         }
 
         return 0;
