@@ -139,7 +139,7 @@ public sealed class AuditChainInterceptor(IOptions<AuditOptions> options, IHttpC
         var head = await AuditChainHeadStore.LockAsync(db, cancellationToken).ConfigureAwait(false);
         var previous = head.Hash;
         var sequence = head.Sequence;
-        var chain = new AuditHashChain();
+        using var chain = new AuditHashChain();
         var (traceId, parentSpanId, foreign) = TraceContext();
 
         foreach (var entry in added)

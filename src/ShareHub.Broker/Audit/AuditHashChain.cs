@@ -11,7 +11,7 @@ namespace ShareHub.Broker.Audit;
 /// a database can only change what it stores, never how it is hashed. Like RFC 9162 §2.1.1, leaf data is
 /// domain-separated (here by a version tag) so an entry can never be confused with a checkpoint.
 /// </summary>
-public sealed class AuditHashChain
+public sealed class AuditHashChain : IDisposable
 {
     /// <summary>Size of a chain hash in bytes.</summary>
     public const int HashSize = 32;
@@ -19,6 +19,7 @@ public sealed class AuditHashChain
     private static readonly byte[] EntryTag = "sharehub.audit.entry.v1"u8.ToArray();
     private static readonly byte[] CheckpointTag = "sharehub.audit.checkpoint.v1"u8.ToArray();
 
+    private readonly IncrementalHash _sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
     private byte[] _buffer = new byte[4096];
 
     /// <summary>The hash before the first entry: 32 zero bytes.</summary>
@@ -34,25 +35,38 @@ public sealed class AuditHashChain
     /// <summary>Microseconds since the Unix epoch (UTC).</summary>
     public static long UnixMicroseconds(DateTimeOffset value) => (value.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) / 10;
 
-    /// <summary>Computes the chain hash of <paramref name="entry"/> after <paramref name="previous"/>. Not thread-safe (reuses a buffer).</summary>
+    /// <summary>Computes the chain hash of <paramref name="entry"/> after <paramref name="previous"/>. Not thread-safe (reuses a buffer and a hash context).</summary>
     public void Next(ReadOnlySpan<byte> previous, AuditEntry entry, Span<byte> destination)
     {
         ArgumentNullException.ThrowIfNull(entry);
-        var needed = HashSize + EntryTag.Length + 8 + 8 + (24 * 4) + (2 * 17) + MaxUtf8(entry);
+        var needed = MaxLinkedSize(entry);
         if (_buffer.Length < needed)
         {
             _buffer = new byte[Math.Max(needed, _buffer.Length * 2)];
         }
 
-        var span = _buffer.AsSpan();
-        previous.CopyTo(span);
-        var at = HashSize;
-        EntryTag.CopyTo(span[at..]);
-        at += EntryTag.Length;
-        BinaryPrimitives.WriteInt64BigEndian(span[at..], entry.Sequence);
-        at += 8;
-        BinaryPrimitives.WriteInt64BigEndian(span[at..], UnixMicroseconds(entry.RecordedAt));
-        at += 8;
+        var written = WriteLinked(previous, entry, _buffer);
+        _sha.AppendData(_buffer, 0, written);
+        _sha.GetHashAndReset(destination);
+    }
+
+    /// <summary>An upper bound of <see cref="WriteLinked"/>'s output for <paramref name="entry"/>.</summary>
+    public static int MaxLinkedSize(AuditEntry entry)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        return HashSize + EntryTag.Length + 8 + 8 + (24 * 4) + (2 * 17) + MaxUtf8(entry);
+    }
+
+    /// <summary>
+    /// Writes the bytes the chain hashes for <paramref name="entry"/>: <paramref name="previous"/> ‖ canonical encoding.
+    /// <paramref name="destination"/> must hold <see cref="MaxLinkedSize"/> bytes.
+    /// </summary>
+    /// <returns>The number of bytes written.</returns>
+    public static int WriteLinked(ReadOnlySpan<byte> previous, AuditEntry entry, Span<byte> destination)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        var span = destination;
+        var at = WriteHead(span, previous, entry.Sequence, UnixMicroseconds(entry.RecordedAt));
         Write(span, ref at, entry.Kind);
         Write(span, ref at, entry.ActorOrganisation);
         Write(span, ref at, entry.Actor);
@@ -77,7 +91,37 @@ public sealed class AuditHashChain
         Write(span, ref at, entry.ParentSpanId);
         Write(span, ref at, entry.ForeignOperation);
         Write(span, ref at, entry.ProcessingActivityId);
-        SHA256.HashData(span[..at], destination);
+        return at;
+    }
+
+    /// <summary>
+    /// The <see cref="AuditEntry"/> properties after <c>Sequence</c> and <c>RecordedAt</c>, in canonical order — the
+    /// order <see cref="WriteLinked"/> writes them; readers that encode straight from database rows select them so.
+    /// </summary>
+    internal static readonly string[] CanonicalFields =
+    [
+        nameof(AuditEntry.Kind), nameof(AuditEntry.ActorOrganisation), nameof(AuditEntry.Actor), nameof(AuditEntry.SignalId),
+        nameof(AuditEntry.DeliveryId), nameof(AuditEntry.Provider), nameof(AuditEntry.Recipient), nameof(AuditEntry.Category),
+        nameof(AuditEntry.Purpose), nameof(AuditEntry.CaseReference), nameof(AuditEntry.SubjectType), nameof(AuditEntry.SubjectPseudonym),
+        nameof(AuditEntry.Outcome), nameof(AuditEntry.ReasonCode), nameof(AuditEntry.Explanation), nameof(AuditEntry.RuleId),
+        nameof(AuditEntry.LegalGround), nameof(AuditEntry.Obligations), nameof(AuditEntry.PolicyVersion), nameof(AuditEntry.TraceId),
+        nameof(AuditEntry.SpanId), nameof(AuditEntry.ParentSpanId), nameof(AuditEntry.ForeignOperation), nameof(AuditEntry.ProcessingActivityId),
+    ];
+
+    /// <summary>Size of <see cref="WriteHead"/>'s output after the predecessor hash: tag, sequence, time.</summary>
+    internal static int HeadSize => EntryTag.Length + 8 + 8;
+
+    /// <summary>Writes previous ‖ tag ‖ sequence (int64 BE) ‖ time (Unix µs, int64 BE); returns the position after it.</summary>
+    internal static int WriteHead(Span<byte> span, ReadOnlySpan<byte> previous, long sequence, long unixMicroseconds)
+    {
+        previous.CopyTo(span);
+        var at = previous.Length;
+        EntryTag.CopyTo(span[at..]);
+        at += EntryTag.Length;
+        BinaryPrimitives.WriteInt64BigEndian(span[at..], sequence);
+        at += 8;
+        BinaryPrimitives.WriteInt64BigEndian(span[at..], unixMicroseconds);
+        return at + 8;
     }
 
     /// <summary>Convenience: the chain hash as a new array.</summary>
@@ -117,7 +161,7 @@ public sealed class AuditHashChain
     private static int Len(string? s) => s?.Length ?? 0;
 
     /// <summary>A string: int32 big-endian UTF-8 length (−1 for null), then the bytes.</summary>
-    private static void Write(Span<byte> span, ref int at, string? value)
+    internal static void Write(Span<byte> span, ref int at, string? value)
     {
         if (value is null)
         {
@@ -132,7 +176,7 @@ public sealed class AuditHashChain
     }
 
     /// <summary>A Guid: one presence byte, then 16 bytes in RFC 9562 (big-endian) order.</summary>
-    private static void Write(Span<byte> span, ref int at, Guid? value)
+    internal static void Write(Span<byte> span, ref int at, Guid? value)
     {
         if (value is not { } guid)
         {
@@ -144,4 +188,7 @@ public sealed class AuditHashChain
         guid.TryWriteBytes(span[at..], bigEndian: true, out _);
         at += 16;
     }
+
+    /// <inheritdoc />
+    public void Dispose() => _sha.Dispose();
 }

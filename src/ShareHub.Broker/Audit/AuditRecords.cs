@@ -34,4 +34,26 @@ internal static class AuditRecords
             ParentSpanId = decision?.SpanId,
         };
     }
+
+    /// <summary>The retention purge deleted <paramref name="signal"/>'s payload, submitted identifier and <paramref name="copies"/> recipient copies.</summary>
+    public static AuditEntry Purged(Signal signal, int copies, string actorOrganisation, string actor, DateTimeOffset now) => new()
+    {
+        Kind = AuditKinds.RetentionPurged,
+        RecordedAt = now,
+        ActorOrganisation = actorOrganisation,
+        Actor = actor,
+        SignalId = signal.Id,
+        Provider = signal.Provider,
+        Category = signal.Category,
+        Purpose = signal.Purpose,
+        CaseReference = signal.CaseReference,
+        SubjectType = signal.SubjectType,
+        SubjectPseudonym = signal.SubjectPseudonym,
+        Outcome = "purged",
+        ReasonCode = ErrorCodes.RetentionPurged,
+        Explanation = copies == 0
+            ? $"Retention of signal {signal.Id} ended {signal.RetainUntil:yyyy-MM-dd HH:mm:ss}Z (no recipient was permitted): payload and submitted identifier deleted; audit metadata kept."
+            : $"Retention of signal {signal.Id} ended {signal.RetainUntil:yyyy-MM-dd HH:mm:ss}Z: payload, submitted identifier and {copies} recipient copy(ies) deleted; audit metadata kept.",
+        PolicyVersion = signal.PolicyVersion,
+    };
 }

@@ -1,4 +1,5 @@
-using System.Diagnostics;
+using System.Data;
+using System.Threading.Channels;
 using Microsoft.EntityFrameworkCore;
 using ShareHub.Broker.Data;
 using ShareHub.Contracts;
@@ -14,36 +15,27 @@ namespace ShareHub.Broker.Audit;
 /// </summary>
 public sealed class AuditVerifier(AuditSigningKey key, TimeProvider time)
 {
-    private const int BatchSize = 8192;
-
-    /// <summary>
-    /// Checks every link of <paramref name="batch"/> in parallel: <c>links[i]</c> is true when entry i's stored hash equals
-    /// SHA-256(stored hash of its predecessor ‖ its canonical bytes); the predecessor of entry 0 is <paramref name="previous"/>.
-    /// </summary>
-    public static void CheckLinks(IReadOnlyList<AuditEntry> batch, byte[] previous, bool[] links)
-    {
-        ArgumentNullException.ThrowIfNull(batch);
-        ArgumentNullException.ThrowIfNull(links);
-        var options = new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount };
-        Parallel.For(0, (batch.Count + 511) / 512, options, () => (new AuditHashChain(), new byte[AuditHashChain.HashSize]), (part, _, local) =>
-        {
-            var (chain, computed) = local;
-            var end = Math.Min(batch.Count, (part + 1) * 512);
-            for (var i = part * 512; i < end; i++)
-            {
-                chain.Next(i == 0 ? previous : batch[i - 1].Hash, batch[i], computed);
-                links[i] = computed.AsSpan().SequenceEqual(batch[i].Hash);
-            }
-
-            return local;
-        }, _ => { });
-    }
+    /// <summary>Batches in flight between the reader and the hashing: one being read, one being hashed, two queued.</summary>
+    private const int Batches = 4;
 
     /// <summary>Verifies the whole trail.</summary>
     public async Task<AuditVerificationDto> VerifyAsync(HubDbContext db, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(db);
         var started = time.GetTimestamp();
+
+        // PostgreSQL: checkpoints, entries and head are read in one REPEATABLE READ snapshot (no locks), so entries
+        // appended while verifying cannot look like a head that disagrees with the chain. The entries are read in
+        // Sequence order; without fresh statistics the planner may choose to sort the whole table (spilling to disk)
+        // instead of walking the unique Sequence index, which is already in that order — sorting is turned off for it.
+        await using var snapshot = db.Database.IsNpgsql() && db.Database.CurrentTransaction is null
+            ? await db.Database.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false)
+            : null;
+        if (snapshot is not null)
+        {
+            await db.Database.ExecuteSqlRawAsync("SET TRANSACTION READ ONLY; SET LOCAL enable_sort = off", cancellationToken).ConfigureAwait(false);
+        }
+
         var checkpoints = await db.Set<AuditCheckpoint>().AsNoTracking().OrderBy(c => c.Sequence).ThenBy(c => c.Id)
             .ToListAsync(cancellationToken).ConfigureAwait(false);
         var last = checkpoints.Count == 0 ? null : checkpoints[^1];
@@ -55,127 +47,138 @@ public sealed class AuditVerifier(AuditSigningKey key, TimeProvider time)
             problem is null, count, checkpoints.Count, verified, badSequence, badId, problem, Convert.ToHexStringLower(previous),
             last?.Sequence, last?.CreatedAt, key.KeyId, (long)time.GetElapsedTime(started).TotalMilliseconds);
 
-        // Signatures first: a checkpoint that is not the hub's is worthless as an anchor.
+        // Signatures first: a checkpoint that is not the hub's is worthless as an anchor. They are checked alongside
+        // the chain (one ECDSA verification per checkpoint is not cheap), and a bad one is reported before anything else.
+        var signatures = Task.Run(() => FirstBadSignature(checkpoints), cancellationToken);
+        var chain = await VerifyChainAsync().ConfigureAwait(false);
+        if (await signatures.ConfigureAwait(false) is { } badSignature)
+        {
+            (count, verified, previous) = (0, 0, AuditHashChain.Genesis);
+            return Result(null, null, badSignature);
+        }
+
+        return chain;
+
+        async Task<AuditVerificationDto> VerifyChainAsync()
+        {
+            // Reading (one thread, no EF Core materialisation: AuditLinkReader) and hashing (all cores) overlap: batches
+            // flow through a small channel and are recycled. Each entry's link H(stored hash_{n-1} ‖ canonical_n) =
+            // stored hash_n is independent of the others, so a batch is checked in parallel; a changed row breaks its
+            // own link, and the first broken link in sequence order is reported.
+            var free = Channel.CreateBounded<AuditLinkBatch>(Batches);
+            var filled = Channel.CreateBounded<AuditLinkBatch>(Batches);
+            for (var i = 0; i < Batches; i++)
+            {
+                free.Writer.TryWrite(new AuditLinkBatch());
+            }
+
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var reader = Task.Run(async () =>
+            {
+                try
+                {
+                    await AuditLinkReader.ReadAsync(db, free.Reader, filled.Writer, stop.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    filled.Writer.TryComplete(ex); // surfaces in the consumer below
+                }
+            }, stop.Token);
+
+            var next = 0;
+            try
+            {
+                await foreach (var batch in filled.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    batch.CheckLinks();
+                    for (var i = 0; i < batch.Count; i++)
+                    {
+                        var sequence = batch.Sequence(i);
+                        var expected = count + 1;
+                        if (sequence != expected)
+                        {
+                            return sequence > expected
+                                ? Result(expected, batch.Id(i), $"Entry {expected} is missing (deleted); the next stored entry is {sequence} (id {batch.Id(i)}).")
+                                : Result(sequence, batch.Id(i), $"Entry {sequence} (id {batch.Id(i)}) is stored twice or out of order.");
+                        }
+
+                        if (!batch.LinkHolds(i))
+                        {
+                            return Result(expected, batch.Id(i), $"Entry {expected} (id {batch.Id(i)}) does not match its hash: it was changed, or moved from another position.");
+                        }
+
+                        while (next < checkpoints.Count && checkpoints[next].Sequence == expected)
+                        {
+                            if (!batch.Hash(i).SequenceEqual(checkpoints[next].HeadHash))
+                            {
+                                var from = next == 0 ? 1 : checkpoints[next - 1].Sequence + 1;
+                                return Result(from, null, $"The chain up to entry {expected} differs from signed checkpoint {checkpoints[next].Id}: entries {from}…{expected} were rewritten.");
+                            }
+
+                            verified++;
+                            next++;
+                        }
+
+                        batch.Hash(i).CopyTo(previous);
+                        count = expected;
+                    }
+
+                    free.Writer.TryWrite(batch);
+                }
+            }
+            finally
+            {
+                await stop.CancelAsync().ConfigureAwait(false);
+                try
+                {
+                    await reader.ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    // stopped early because a bad entry was found
+                }
+            }
+
+            if (next < checkpoints.Count)
+            {
+                return Result(count + 1, null, $"The chain ends at entry {count}, but checkpoint {checkpoints[next].Id} was signed over {checkpoints[next].Sequence} entries: entries {count + 1}…{checkpoints[next].Sequence} were deleted.");
+            }
+
+            var head = await AuditChainHeadStore.ReadAsync(db, cancellationToken).ConfigureAwait(false);
+            if (head.Sequence != count)
+            {
+                return head.Sequence > count
+                    ? Result(count + 1, null, $"The chain head records {head.Sequence} entries but only {count} are stored: entries {count + 1}…{head.Sequence} were deleted.")
+                    : Result(head.Sequence + 1, null, $"The chain head records {head.Sequence} entries but {count} are stored: the head row was changed.");
+            }
+
+            if (!head.Hash.AsSpan().SequenceEqual(previous))
+            {
+                return Result(count, null, $"The chain head's hash does not match entry {count}: the head row or the last entry was changed.");
+            }
+
+            return Result(null, null, null);
+        }
+    }
+
+    /// <summary>The problem with the first checkpoint (in sequence order) not validly signed with the hub's key, if any.</summary>
+    private string? FirstBadSignature(List<AuditCheckpoint> checkpoints)
+    {
         foreach (var checkpoint in checkpoints)
         {
             if (checkpoint.KeyId != key.KeyId)
             {
-                return Result(null, null, $"Checkpoint {checkpoint.Id} (over {checkpoint.Sequence} entries) was signed with key {checkpoint.KeyId}, not with the hub's key {key.KeyId}.");
+                return $"Checkpoint {checkpoint.Id} (over {checkpoint.Sequence} entries) was signed with key {checkpoint.KeyId}, not with the hub's key {key.KeyId}.";
             }
 
             var payload = AuditHashChain.CheckpointPayload(checkpoint.Sequence, checkpoint.HeadHash, checkpoint.CreatedAt, checkpoint.KeyId);
             if (!key.Verify(payload, checkpoint.Signature))
             {
-                return Result(null, null, $"Checkpoint {checkpoint.Id} (over {checkpoint.Sequence} entries) has an invalid signature: it was changed after signing.");
+                return $"Checkpoint {checkpoint.Id} (over {checkpoint.Sequence} entries) has an invalid signature: it was changed after signing.";
             }
         }
 
-        // Reading (one thread) and hashing (all cores) overlap: batches flow through a small channel. Each entry's link
-        // H(stored hash_{n-1} ‖ canonical_n) = stored hash_n is independent of the others, so a batch is checked in
-        // parallel; a changed row breaks its own link, and the first broken link in sequence order is reported.
-        var batches = System.Threading.Channels.Channel.CreateBounded<List<AuditEntry>>(4);
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var reader = Task.Run(async () =>
-        {
-            try
-            {
-                var batch = new List<AuditEntry>(BatchSize);
-                var entries = db.AuditEntries.AsNoTracking().OrderBy(a => a.Sequence).AsAsyncEnumerable();
-                await foreach (var entry in entries.WithCancellation(stop.Token).ConfigureAwait(false))
-                {
-                    batch.Add(entry);
-                    if (batch.Count == BatchSize)
-                    {
-                        await batches.Writer.WriteAsync(batch, stop.Token).ConfigureAwait(false);
-                        batch = new List<AuditEntry>(BatchSize);
-                    }
-                }
-
-                if (batch.Count > 0)
-                {
-                    await batches.Writer.WriteAsync(batch, stop.Token).ConfigureAwait(false);
-                }
-
-                batches.Writer.Complete();
-            }
-            catch (Exception ex) when (ex is not OutOfMemoryException)
-            {
-                batches.Writer.Complete(ex); // surfaces in the consumer below
-            }
-        }, stop.Token);
-
-        var next = 0;
-        var links = new bool[BatchSize];
-        try
-        {
-            await foreach (var batch in batches.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
-            {
-                CheckLinks(batch, previous, links);
-                for (var i = 0; i < batch.Count; i++)
-                {
-                    var entry = batch[i];
-                    var expected = count + 1;
-                    if (entry.Sequence != expected)
-                    {
-                        return entry.Sequence > expected
-                            ? Result(expected, entry.Id, $"Entry {expected} is missing (deleted); the next stored entry is {entry.Sequence} (id {entry.Id}).")
-                            : Result(entry.Sequence, entry.Id, $"Entry {entry.Sequence} (id {entry.Id}) is stored twice or out of order.");
-                    }
-
-                    if (!links[i])
-                    {
-                        return Result(expected, entry.Id, $"Entry {expected} (id {entry.Id}) does not match its hash: it was changed, or moved from another position.");
-                    }
-
-                    while (next < checkpoints.Count && checkpoints[next].Sequence == expected)
-                    {
-                        if (!entry.Hash.AsSpan().SequenceEqual(checkpoints[next].HeadHash))
-                        {
-                            var from = next == 0 ? 1 : checkpoints[next - 1].Sequence + 1;
-                            return Result(from, null, $"The chain up to entry {expected} differs from signed checkpoint {checkpoints[next].Id}: entries {from}…{expected} were rewritten.");
-                        }
-
-                        verified++;
-                        next++;
-                    }
-
-                    previous = entry.Hash;
-                    count = expected;
-                }
-            }
-        }
-        finally
-        {
-            await stop.CancelAsync().ConfigureAwait(false);
-            try
-            {
-                await reader.ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                // stopped early because a bad entry was found
-            }
-        }
-
-        if (next < checkpoints.Count)
-        {
-            return Result(count + 1, null, $"The chain ends at entry {count}, but checkpoint {checkpoints[next].Id} was signed over {checkpoints[next].Sequence} entries: entries {count + 1}…{checkpoints[next].Sequence} were deleted.");
-        }
-
-        var head = await AuditChainHeadStore.ReadAsync(db, cancellationToken).ConfigureAwait(false);
-        if (head.Sequence != count)
-        {
-            return head.Sequence > count
-                ? Result(count + 1, null, $"The chain head records {head.Sequence} entries but only {count} are stored: entries {count + 1}…{head.Sequence} were deleted.")
-                : Result(head.Sequence + 1, null, $"The chain head records {head.Sequence} entries but {count} are stored: the head row was changed.");
-        }
-
-        if (!head.Hash.AsSpan().SequenceEqual(previous))
-        {
-            return Result(count, null, $"The chain head's hash does not match entry {count}: the head row or the last entry was changed.");
-        }
-
-        return Result(null, null, null);
+        return null;
     }
 }
 

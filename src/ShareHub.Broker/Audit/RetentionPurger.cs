@@ -50,26 +50,7 @@ public sealed class RetentionPurger(HubDbContext db, TimeProvider time, IOptions
                 signal.SubjectId = string.Empty;
                 signal.PayloadPurgedAt = now;
                 var n = copiesBySignal.GetValueOrDefault(signal.Id);
-                db.AuditEntries.Add(new AuditEntry
-                {
-                    Kind = AuditKinds.RetentionPurged,
-                    RecordedAt = now,
-                    ActorOrganisation = actorOrganisation,
-                    Actor = actor,
-                    SignalId = signal.Id,
-                    Provider = signal.Provider,
-                    Category = signal.Category,
-                    Purpose = signal.Purpose,
-                    CaseReference = signal.CaseReference,
-                    SubjectType = signal.SubjectType,
-                    SubjectPseudonym = signal.SubjectPseudonym,
-                    Outcome = "purged",
-                    ReasonCode = ErrorCodes.RetentionPurged,
-                    Explanation = n == 0
-                        ? $"Retention of signal {signal.Id} ended {signal.RetainUntil:yyyy-MM-dd HH:mm:ss}Z (no recipient was permitted): payload and submitted identifier deleted; audit metadata kept."
-                        : $"Retention of signal {signal.Id} ended {signal.RetainUntil:yyyy-MM-dd HH:mm:ss}Z: payload, submitted identifier and {n} recipient copy(ies) deleted; audit metadata kept.",
-                    PolicyVersion = signal.PolicyVersion,
-                });
+                db.AuditEntries.Add(AuditRecords.Purged(signal, n, actorOrganisation, actor, now));
             }
 
             await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using Microsoft.Data.Sqlite;
+using ShareHub.Broker.Data;
 using ShareHub.Broker.Tests.Infrastructure;
 using ShareHub.Contracts;
 
@@ -38,6 +39,33 @@ public static class AuditTestKit
         await using var command = connection.CreateCommand();
         command.CommandText = sql;
         return await command.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>
+    /// Appends <paramref name="count"/> refusals through the hub's chain (one transaction): non-ASCII text (curly
+    /// apostrophe, euro sign, a surrogate pair), null and non-null Guids and strings — enough for several verifier batches.
+    /// </summary>
+    public static Task<int> AppendRefusalsAsync(HubFactory factory, int count)
+    {
+        var start = new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero);
+        return factory.WithDbAsync(db =>
+        {
+            db.AuditEntries.AddRange(Enumerable.Range(0, count).Select(i => new AuditEntry
+            {
+                Kind = AuditKinds.Decision,
+                RecordedAt = start.AddTicks(i * 17L),
+                ActorOrganisation = Signals.Gemeente,
+                Actor = "dev:" + Signals.Gemeente,
+                SignalId = i % 3 == 0 ? null : Guid.CreateVersion7(start.AddSeconds(i)),
+                Provider = Signals.Gemeente,
+                Recipient = i % 2 == 0 ? Signals.Riec : null,
+                CaseReference = i % 5 == 0 ? $"zaak-{i}-👍" : null,
+                Outcome = "deny",
+                ReasonCode = "SH-P0001",
+                Explanation = $"Geen regel staat toe dat ’s-Hertogenbosch dit deelt (€ {i}); geweigerd.",
+            }));
+            return db.SaveChangesAsync();
+        });
     }
 
     /// <summary>Submits a permitted + refused signal and waits until the permitted delivery was acknowledged.</summary>

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using Microsoft.EntityFrameworkCore;
+using ShareHub.Broker.Audit;
 using ShareHub.Broker.Data;
 using ShareHub.Broker.Tests.Infrastructure;
 using ShareHub.Contracts;
@@ -115,6 +116,25 @@ public sealed class AuditTrailTests
         Assert.False(result.Valid, what);
         Assert.Equal(firstBad, result.FirstBadSequence);
         Assert.False(string.IsNullOrEmpty(result.Problem));
+    }
+
+    [Fact]
+    public async Task ATrailOfSeveralReadBatches_InSqlite_Verifies_AndTamperingInALaterBatchIsNamed()
+    {
+        await using var hub = new ComponentHub(new() { ["ShareHub:Audit:CheckpointsEnabled"] = "false", ["ShareHub:Dispatcher:Enabled"] = "false" });
+        var fg = Fg(hub.Factory);
+        await AppendRefusalsAsync(hub.Factory, (2 * AuditLinkBatch.Capacity) + 10);
+        var before = await fg.VerifyAsync();
+        Assert.True(before.Valid, before.Problem);
+        Assert.True(before.Entries > 2 * AuditLinkBatch.Capacity);
+
+        var late = (2 * AuditLinkBatch.Capacity) + 5;
+        Assert.Equal(1, await SqliteAsync(hub.DatabaseFile, $"UPDATE audit_entries SET \"CaseReference\" = 'zaak-x' WHERE \"Sequence\" = {late}"));
+        Assert.Equal(late, (await fg.VerifyAsync()).FirstBadSequence);
+        Assert.Equal(1, await SqliteAsync(hub.DatabaseFile, $"DELETE FROM audit_entries WHERE \"Sequence\" = {AuditLinkBatch.Capacity + 1}"));
+        var after = await fg.VerifyAsync();
+        Assert.False(after.Valid);
+        Assert.Equal(AuditLinkBatch.Capacity + 1, after.FirstBadSequence);
     }
 
     [Fact]

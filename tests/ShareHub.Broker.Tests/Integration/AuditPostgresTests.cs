@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using ShareHub.Broker.Audit;
 using ShareHub.Broker.Data;
 using ShareHub.Broker.Tests.Component;
 using ShareHub.Broker.Tests.Infrastructure;
@@ -66,5 +67,26 @@ public sealed class AuditPostgresTests
         var after = await fg.VerifyAsync();
         Assert.False(after.Valid, what);
         Assert.Equal(firstBad, after.FirstBadSequence);
+    }
+
+    [Fact]
+    public async Task ATrailOfSeveralReadBatches_OnPostgres_Verifies_AndTamperingInALaterBatchIsNamed()
+    {
+        await using var servers = await RealServers.CreateAsync();
+        await using var hub = new HubFactory(Settings(servers));
+        var fg = Fg(hub);
+        await AppendRefusalsAsync(hub, (2 * AuditLinkBatch.Capacity) + 10); // read as three COPY batches
+        var before = await fg.VerifyAsync();
+        Assert.True(before.Valid, before.Problem);
+        Assert.True(before.Entries > 2 * AuditLinkBatch.Capacity);
+
+        // A changed text in the third batch, then a deleted entry at the start of the second: each is named.
+        var late = (2 * AuditLinkBatch.Capacity) + 5;
+        Assert.Equal(1, await servers.ExecuteAsync($"UPDATE audit_entries SET \"Explanation\" = 'niets aan de hand' WHERE \"Sequence\" = {late}"));
+        Assert.Equal(late, (await fg.VerifyAsync()).FirstBadSequence);
+        Assert.Equal(1, await servers.ExecuteAsync($"DELETE FROM audit_entries WHERE \"Sequence\" = {AuditLinkBatch.Capacity + 1}"));
+        var after = await fg.VerifyAsync();
+        Assert.False(after.Valid);
+        Assert.Equal(AuditLinkBatch.Capacity + 1, after.FirstBadSequence);
     }
 }
