@@ -153,6 +153,7 @@ internal static class DemoCommand
         app.MapSignalsApi();
         app.MapAuditApi();
         app.MapDeliveriesApi();
+        app.MapCasesApi();
         app.MapIdentityEndpoints();
         return app;
     }

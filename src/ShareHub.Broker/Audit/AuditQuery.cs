@@ -20,6 +20,7 @@ namespace ShareHub.Broker.Audit;
 /// <param name="SignalId">Signal.</param>
 /// <param name="AfterSequence">Paging: entries after this sequence.</param>
 /// <param name="Limit">Page size.</param>
+/// <param name="CaseReference">Case (casus) reference.</param>
 public sealed record AuditFilter(
     string? SubjectType = null,
     string? Subject = null,
@@ -32,7 +33,8 @@ public sealed record AuditFilter(
     string? Kind = null,
     Guid? SignalId = null,
     long? AfterSequence = null,
-    int Limit = 100);
+    int Limit = 100,
+    string? CaseReference = null);
 
 /// <summary>Whose entries a reader may see: <c>null</c> organisation = the whole partnership.</summary>
 /// <param name="Organisation">The partner organisation the reader is limited to, or null for the partnership FG.</param>
@@ -84,14 +86,7 @@ public sealed class AuditQuery(HubDbContext db, PartnershipKey key, TimeProvider
             return true;
         }
 
-        var valid = type switch
-        {
-            SubjectTypes.Bsn => Bsn.TryParse(subject, out _),
-            SubjectTypes.Kvk => KvkNumber.TryParse(subject, out _),
-            SubjectTypes.Address => subject.Length <= 200,
-            _ => false,
-        };
-        if (!valid)
+        if (!SubjectTypes.IsValidId(type, subject))
         {
             errorCode = ErrorCodes.AuditInvalidSubject;
             return false;
@@ -157,6 +152,11 @@ public sealed class AuditQuery(HubDbContext db, PartnershipKey key, TimeProvider
         if (filter.SignalId is { } signal)
         {
             query = query.Where(a => a.SignalId == signal);
+        }
+
+        if (!string.IsNullOrWhiteSpace(filter.CaseReference))
+        {
+            query = query.Where(a => a.CaseReference == filter.CaseReference);
         }
 
         if (filter.AfterSequence is { } after)
