@@ -55,14 +55,8 @@ public sealed class SignalIntake(HubDbContext db, PolicyStore policies, Partners
         };
         db.Signals.Add(signal);
 
-        // The policy sees the case as it is now: its phase and participants (phase rules, recipient-in-case). The signal
-        // is linked to the case, so its retention clock starts only when the case is closed (docs/audit.md).
-        CaseContext? caseContext = null;
-        if (caseOfSignal is not null)
-        {
-            caseContext = Cases.CaseWorkflow.ContextOf(caseOfSignal);
-            db.CaseSignals.Add(new CaseSignal { CaseId = caseOfSignal.Id, SignalId = signal.Id });
-        }
+        // The policy sees the case as it is now: its phase and participants (phase rules, recipient-in-case).
+        var caseContext = caseOfSignal is null ? null : Cases.CaseWorkflow.ContextOf(caseOfSignal);
 
         var decided = new List<(string Recipient, Decision Decision, AuditEntry Audit, Guid? DeliveryId)>();
 
@@ -117,6 +111,13 @@ public sealed class SignalIntake(HubDbContext db, PolicyStore policies, Partners
         // Retention (docs/audit.md): the payload is kept until the last permitted delivery's retention ends; when every
         // recipient was refused nothing was shared, so it is kept only for a short grace period.
         var permits = decided.Where(d => d.DeliveryId is not null).ToList();
+        if (caseOfSignal is not null && permits.Count > 0)
+        {
+            // Shared within a case: linked to it, so its retention clock starts only when the case is closed. A signal
+            // nobody was permitted to receive is not linked and keeps its short grace period.
+            db.CaseSignals.Add(new CaseSignal { CaseId = caseOfSignal.Id, SignalId = signal.Id });
+        }
+
         signal.RetainUntil = permits.Count == 0
             ? now + TimeSpan.FromMinutes(retention.Value.RefusedSignalRetentionMinutes)
             : permits.Max(d => now + (d.Decision.Obligations.Retention ?? TimeSpan.FromDays(retention.Value.DefaultRetentionDays)));

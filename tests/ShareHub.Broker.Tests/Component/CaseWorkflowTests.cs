@@ -86,8 +86,11 @@ public sealed class CaseWorkflowTests
         var decisions = await hub.Factory.WithDbAsync(db => db.AuditEntries.AsNoTracking()
             .Where(a => a.Kind == AuditKinds.Decision && a.Provider == Om).OrderBy(a => a.Id).ToListAsync());
         Assert.Equal([("deny", "SH-P0004", Reference), ("permit", "SH-P0000", Reference)], decisions.Select(a => (a.Outcome, a.ReasonCode, a.CaseReference!)));
-        // Both signals are linked to the case (their retention waits for its closure).
-        Assert.Equal(3, await hub.Factory.WithDbAsync(db => db.CaseSignals.CountAsync()));
+        // The shared signal is linked to the case (its retention waits for closure); the refused one is not (grace period).
+        var linked = await hub.Factory.WithDbAsync(db => db.CaseSignals.Select(cs => cs.SignalId).ToListAsync());
+        Assert.Equal(2, linked.Count); // the gemeente's signal the case was opened from, and the one shared in casusoverleg
+        Assert.Contains(inOverleg.SignalId, linked);
+        Assert.DoesNotContain(inWeging.SignalId, linked);
     }
 
     [Fact]
