@@ -187,16 +187,20 @@ public sealed class AuditQuery(HubDbContext db, PartnershipKey key, TimeProvider
         var purged = entries.Where(e => e.Kind == AuditKinds.RetentionPurged && e.SignalId is not null)
             .GroupBy(e => e.SignalId!.Value).ToDictionary(g => g.Key, g => g.Min(e => e.RecordedAt));
 
+        // Disclosures: permitted signal deliveries, hit/no-hit questions about the subject (the participant learnt the
+        // RIEC asks about it) and answers (the RIEC learnt whether the participant knows it) — issue #9.
+        static bool IsDecision(AuditEntry e) => e.Kind is AuditKinds.Decision or AuditKinds.CaseEventDecision;
+        static bool IsAnswer(AuditEntry e) => e.Kind == AuditKinds.HitNoHitAnswered && e.Outcome is "hit" or "no-hit";
         var disclosures = entries
-            .Where(e => e.Kind == AuditKinds.Decision && e.Outcome == "permit")
+            .Where(e => (IsDecision(e) && e.Outcome == "permit") || IsAnswer(e))
             .Select(e => new Art15DisclosureDto(
                 e.SignalId, e.DeliveryId, e.Provider, e.Recipient, e.Category, e.Purpose, e.LegalGround, e.RuleId, e.CaseReference, e.RecordedAt,
-                byDelivery[e.DeliveryId ?? Guid.Empty].Where(d => d.Kind == AuditKinds.Dispatched).Select(d => (DateTimeOffset?)d.RecordedAt).FirstOrDefault(),
-                byDelivery[e.DeliveryId ?? Guid.Empty].Where(d => d.Kind == AuditKinds.Acknowledgement && d.Outcome == "acknowledged").Select(d => (DateTimeOffset?)d.RecordedAt).FirstOrDefault(),
+                IsAnswer(e) ? e.RecordedAt : byDelivery[e.DeliveryId ?? Guid.Empty].Where(d => d.Kind == AuditKinds.Dispatched).Select(d => (DateTimeOffset?)d.RecordedAt).FirstOrDefault(),
+                IsAnswer(e) ? null : byDelivery[e.DeliveryId ?? Guid.Empty].Where(d => d.Kind == AuditKinds.Acknowledgement && d.Outcome == "acknowledged").Select(d => (DateTimeOffset?)d.RecordedAt).FirstOrDefault(),
                 e.SignalId is { } s && purged.TryGetValue(s, out var at) ? at : null))
             .ToList();
         var refusals = entries
-            .Where(e => e.Kind == AuditKinds.Decision && e.Outcome != "permit")
+            .Where(e => (IsDecision(e) && e.Outcome != "permit") || (e.Kind == AuditKinds.HitNoHitAnswered && e.Outcome == "deny"))
             .Select(e => new Art15RefusalDto(e.SignalId, e.Provider, e.Recipient, e.Category, e.Purpose, e.ReasonCode, e.RecordedAt))
             .ToList();
         var type = subjectType ?? entries.Select(e => e.SubjectType).FirstOrDefault(t => t is not null) ?? "unknown";

@@ -209,6 +209,14 @@ public sealed class CaseWorkflowTests
             entries.Where(a => a.Kind == AuditKinds.HitNoHitAnswered).Select(a => (a.ActorOrganisation, a.Outcome)));
         Assert.DoesNotContain(entries, a => a.Explanation.Contains("OPS-SECRET", StringComparison.Ordinal));
         Assert.True((await Fg(hub.Factory).VerifyAsync()).Valid);
+
+        // For the data subject (AVG art. 15) the question and the answers are disclosures too; the refused answer a refusal.
+        var report = (await Fg(hub.Factory).GetFromJsonAsync<Art15ReportDto>("/api/v1/audit/art15?subjectType=kvk&subject=12345678", Signals.Json))!;
+        Assert.Equal([Signals.Belastingdienst, Signals.Gemeente, Signals.Politie],
+            report.Disclosures.Where(d => d.Provider == Signals.Riec && d.Purpose == "bevraging").Select(d => d.Recipient!));
+        Assert.Equal([Signals.Politie, Signals.Belastingdienst],
+            report.Disclosures.Where(d => d.Recipient == Signals.Riec && d.Purpose == "bevraging").Select(d => d.Provider!));
+        Assert.Contains(report.Refusals, r => (r.Provider, r.Purpose, r.ReasonCode) == (Signals.Gemeente, "bevraging", "SH-P0004"));
     }
 
     [Fact]
