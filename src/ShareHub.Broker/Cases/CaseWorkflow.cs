@@ -134,11 +134,9 @@ public sealed class CaseWorkflow(HubDbContext db, PolicyStore policies, Partners
         db.Cases.Add(c);
 
         var subject = visible[0];
-        db.AuditEntries.Add(CaseEntry(c, AuditKinds.CaseOpened, actor, "opened", now,
+        return await RecordAndPublishAsync(c, actor, CaseEntry(c, AuditKinds.CaseOpened, actor, "opened", now,
             $"Case {c.Reference} opened in phase {c.Phase} from {signalIds.Count} signal(s) with participants {string.Join(", ", c.Participants.Select(p => p.Organisation))}. Weighing: {c.Weighing}",
-            subject.SubjectType, subject.SubjectPseudonym));
-        var decisions = Publish(c, actor, CaseEventKinds.Opened, Recipients(c), $"Case {c.Reference} was opened; you take part.", now);
-        return await CommitAsync(c, CaseEventKinds.Opened, decisions, cancellationToken).ConfigureAwait(false);
+            subject.SubjectType, subject.SubjectPseudonym), CaseEventKinds.Opened, $"Case {c.Reference} was opened; you take part.", now, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Moves a case forward; <c>afgesloten</c> closes it and starts the retention clock of its data.</summary>
@@ -205,10 +203,9 @@ public sealed class CaseWorkflow(HubDbContext db, PolicyStore policies, Partners
 
         var now = time.GetUtcNow();
         c.Participants.Add(new CaseParticipant { Organisation = organisation, AddedAt = now });
-        db.AuditEntries.Add(CaseEntry(c, AuditKinds.CaseParticipantChanged, actor, "joined", now,
-            $"'{organisation}' joined case {c.Reference} in phase {c.Phase}: {Reason(request.Reason)}", recipient: organisation));
-        var decisions = Publish(c, actor, CaseEventKinds.ParticipantAdded, Recipients(c), $"'{organisation}' joined case {c.Reference}.", now);
-        return await CommitAsync(c, CaseEventKinds.ParticipantAdded, decisions, cancellationToken).ConfigureAwait(false);
+        return await RecordAndPublishAsync(c, actor, CaseEntry(c, AuditKinds.CaseParticipantChanged, actor, "joined", now,
+            $"'{organisation}' joined case {c.Reference} in phase {c.Phase}: {Reason(request.Reason)}", recipient: organisation),
+            CaseEventKinds.ParticipantAdded, $"'{organisation}' joined case {c.Reference}.", now, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Removes a participant; the remaining participants are told (the leaver is no longer told anything).</summary>
@@ -228,10 +225,9 @@ public sealed class CaseWorkflow(HubDbContext db, PolicyStore policies, Partners
 
         var now = time.GetUtcNow();
         c.Participants.Remove(participant);
-        db.AuditEntries.Add(CaseEntry(c, AuditKinds.CaseParticipantChanged, actor, "left", now,
-            $"'{organisation}' left case {c.Reference} in phase {c.Phase}: {Reason(reason)}", recipient: organisation));
-        var decisions = Publish(c, actor, CaseEventKinds.ParticipantRemoved, Recipients(c), $"'{organisation}' left case {c.Reference}.", now);
-        return await CommitAsync(c, CaseEventKinds.ParticipantRemoved, decisions, cancellationToken).ConfigureAwait(false);
+        return await RecordAndPublishAsync(c, actor, CaseEntry(c, AuditKinds.CaseParticipantChanged, actor, "left", now,
+            $"'{organisation}' left case {c.Reference} in phase {c.Phase}: {Reason(reason)}", recipient: organisation),
+            CaseEventKinds.ParticipantRemoved, $"'{organisation}' left case {c.Reference}.", now, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -274,25 +270,20 @@ public sealed class CaseWorkflow(HubDbContext db, PolicyStore policies, Partners
     /// <summary>Assigns an intervention to a participant; only in phase interventie (each partner carries out its own).</summary>
     public async Task<CaseOutcome<CaseCommandResponse>> AssignInterventionAsync(string caller, string actor, string reference, CaseTaskRequest request, CancellationToken cancellationToken)
     {
-        var (c, refusal) = await OwnedOpenCaseAsync(caller, reference, cancellationToken).ConfigureAwait(false);
+        var (c, refusal) = await OwnedOpenCaseAsync(caller, reference, cancellationToken, (CasePhases.Interventie, "Interventions are assigned")).ConfigureAwait(false);
         if (refusal is not null)
         {
             return refusal;
         }
 
-        if (c!.Phase != CasePhases.Interventie)
-        {
-            return WrongPhase(c, "Interventions are assigned", CasePhases.Interventie);
-        }
-
-        if (ValidateTask(c, request) is { } invalid)
+        if (ValidateTask(c!, request) is { } invalid)
         {
             return invalid;
         }
 
         var now = time.GetUtcNow();
-        var decisions = Publish(c, actor, CaseEventKinds.InterventionAssigned, [request.Organisation!],
-            $"Intervention for {request.Purpose} ({request.Category}) in case {c.Reference}: {request.Text!.Trim()}", now);
+        var decisions = Publish(c!, actor, CaseEventKinds.InterventionAssigned, [request.Organisation!],
+            $"Intervention for {request.Purpose} ({request.Category}) in case {c!.Reference}: {request.Text!.Trim()}", now);
         return await CommitAsync(c, CaseEventKinds.InterventionAssigned, decisions, cancellationToken).ConfigureAwait(false);
     }
 
@@ -304,15 +295,10 @@ public sealed class CaseWorkflow(HubDbContext db, PolicyStore policies, Partners
     /// </summary>
     public async Task<CaseOutcome<HitNoHitQuestionDto>> AskAsync(string caller, string actor, string reference, AskHitNoHitRequest request, CancellationToken cancellationToken)
     {
-        var (c, refusal) = await OwnedOpenCaseAsync(caller, reference, cancellationToken).ConfigureAwait(false);
+        var (c, refusal) = await OwnedOpenCaseAsync(caller, reference, cancellationToken, (CasePhases.Bevraging, "Hit/no-hit questions are asked")).ConfigureAwait(false);
         if (refusal is not null)
         {
             return refusal;
-        }
-
-        if (c!.Phase != CasePhases.Bevraging)
-        {
-            return WrongPhase(c, "Hit/no-hit questions are asked", CasePhases.Bevraging);
         }
 
         if (request.Subject is not { Type: { } type, Id: { } id } || !SubjectTypes.IsValidId(type, id))
@@ -335,7 +321,7 @@ public sealed class CaseWorkflow(HubDbContext db, PolicyStore policies, Partners
         var question = new HitNoHitQuestion
         {
             Id = Guid.CreateVersion7(now),
-            CaseId = c.Id,
+            CaseId = c!.Id,
             AskedBy = c.Owner,
             SubjectType = type,
             SubjectPseudonym = ObligationApplier.Pseudonymise(type, id, key.Key),
@@ -593,6 +579,13 @@ public sealed class CaseWorkflow(HubDbContext db, PolicyStore policies, Partners
         c.RetainUntil = now + longest;
     }
 
+    /// <summary>Records a change of the case and tells every participant (but the owner), in one transaction.</summary>
+    private Task<CaseCommandResponse> RecordAndPublishAsync(Case c, string actor, AuditEntry change, string kind, string text, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        db.AuditEntries.Add(change);
+        return CommitAsync(c, kind, Publish(c, actor, kind, Recipients(c), text, now), cancellationToken);
+    }
+
     private async Task<CaseCommandResponse> CommitAsync(Case c, string kind, List<CaseEventDecisionDto> decisions, CancellationToken cancellationToken)
     {
         await SaveAndNudgeAsync(decisions, cancellationToken).ConfigureAwait(false);
@@ -609,8 +602,11 @@ public sealed class CaseWorkflow(HubDbContext db, PolicyStore policies, Partners
         }
     }
 
-    /// <summary>The owner's open case, or why not: 404 when the caller takes no part, 403 for a participant, 409 when closed.</summary>
-    private async Task<(Case? Case, CaseRefusal? Refusal)> OwnedOpenCaseAsync(string caller, string reference, CancellationToken cancellationToken)
+    /// <summary>
+    /// The owner's open case, or why not: 404 when the caller takes no part, 403 for a participant, 409 when closed or
+    /// (with <paramref name="inPhase"/>) when the command belongs to another phase.
+    /// </summary>
+    private async Task<(Case? Case, CaseRefusal? Refusal)> OwnedOpenCaseAsync(string caller, string reference, CancellationToken cancellationToken, (string Phase, string What)? inPhase = null)
     {
         var c = await FindAsync(reference, cancellationToken).ConfigureAwait(false);
         if (c is null || c.Participants.All(p => p.Organisation != caller))
@@ -623,7 +619,14 @@ public sealed class CaseWorkflow(HubDbContext db, PolicyStore policies, Partners
             return (null, new CaseRefusal(StatusCodes.Status403Forbidden, ErrorCodes.NotCaseOwner, "Not the case owner", $"Only '{c.Owner}' changes case {c.Reference}."));
         }
 
-        return c.ClosedAt is null ? (c, null) : (null, Closed(c));
+        if (c.ClosedAt is not null)
+        {
+            return (null, Closed(c));
+        }
+
+        return inPhase is { } required && c.Phase != required.Phase
+            ? (null, new CaseRefusal(StatusCodes.Status409Conflict, ErrorCodes.WrongCasePhase, "Wrong phase", $"{required.What} in phase {required.Phase}; case {c.Reference} is in phase {c.Phase}."))
+            : (c, null);
     }
 
     private CaseRefusal? ValidateTask(Case c, CaseTaskRequest request)
@@ -656,9 +659,6 @@ public sealed class CaseWorkflow(HubDbContext db, PolicyStore policies, Partners
     private static CaseRefusal NotFound(string detail) => new(StatusCodes.Status404NotFound, ErrorCodes.NotFound, "Not found", detail);
 
     private static CaseRefusal Closed(Case c) => new(StatusCodes.Status409Conflict, ErrorCodes.CaseClosed, "Case closed", $"Case {c.Reference} was closed on {c.ClosedAt:yyyy-MM-dd}; nothing more is exchanged in it.");
-
-    private static CaseRefusal WrongPhase(Case c, string what, string phase) => new(StatusCodes.Status409Conflict, ErrorCodes.WrongCasePhase, "Wrong phase",
-        $"{what} in phase {phase}; case {c.Reference} is in phase {c.Phase}.");
 
     private static string Shorten(string? text) => text is null ? "(none)" : text.Length <= 40 ? text : text[..40] + "…";
 }
