@@ -42,7 +42,8 @@ internal static class CaseCommands
                 return ExitInvalidInput;
             }
 
-            var questions = await db.HitNoHitQuestions.AsNoTracking().Include(q => q.Answers).Where(q => q.CaseId == c.Id).OrderBy(q => q.AskedAt).ToListAsync(cancellationToken);
+            var questions = await db.HitNoHitQuestions.AsNoTracking().Include(q => q.Answers).Where(q => q.CaseId == c.Id).ToListAsync(cancellationToken);
+            questions = [.. questions.OrderBy(q => q.AskedAt)]; // SQLite cannot order by DateTimeOffset in SQL
             await scope.ServiceProvider.GetRequiredService<AuditTrail>().RecordAccessAsync(CliOrganisation, Actor, AuditKinds.AuditAccessed, "read", ErrorCodes.AuditRead,
                 $"Case {c.Reference} shown with the CLI.", questions.Select(q => ((string?)q.SubjectType, (string?)q.SubjectPseudonym)), cancellationToken);
             output.Write(Describe(CaseWorkflow.ToDto(c), questions.Select(q => (q.Id, q.SubjectType, q.SubjectPseudonym, q.Answers.ToDictionary(a => a.Organisation, a => a.State)))));
