@@ -100,6 +100,42 @@ public static class ErrorCodes
     /// <summary>The retention purge deleted a signal's payload and submitted identifier.</summary>
     public const string RetentionPurged = "SH-U0201";
 
+    /// <summary>
+    /// A signal names a case that does not exist, or in which the provider does not take part (one answer for both, so
+    /// nobody learns which cases exist). Nothing is stored; the attempt is audited.
+    /// </summary>
+    public const string UnknownCase = "SH-C0001";
+
+    /// <summary>A case command is invalid (reference, weighing, phase, participants, task, question or answer).</summary>
+    public const string InvalidCaseCommand = "SH-C0002";
+
+    /// <summary>The case is closed: no more signals, events, questions or answers.</summary>
+    public const string CaseClosed = "SH-C0003";
+
+    /// <summary>A case moves forward through the RIEC phases only, one or more steps, never back.</summary>
+    public const string PhaseNotForward = "SH-C0004";
+
+    /// <summary>A case with this reference exists already.</summary>
+    public const string CaseExists = "SH-C0005";
+
+    /// <summary>Only an analyst of the RIEC bureau opens cases, and only the case's owner changes it.</summary>
+    public const string NotCaseOwner = "SH-C0006";
+
+    /// <summary>A case can only be opened from signals the owner submitted or received.</summary>
+    public const string SignalNotVisible = "SH-C0007";
+
+    /// <summary>The command belongs to another phase (questions in bevraging, interventions in interventie).</summary>
+    public const string WrongCasePhase = "SH-C0008";
+
+    /// <summary>A question was answered already with the other bit (an answer is final).</summary>
+    public const string AlreadyAnswered = "SH-C0010";
+
+    /// <summary>The answer quotes another subject pseudonym than the question.</summary>
+    public const string AnswerSubjectMismatch = "SH-C0011";
+
+    /// <summary>An organisation took part in a case or answered a question (audit outcome code).</summary>
+    public const string CaseRecorded = "SH-C0100";
+
     /// <summary>The ProblemDetails <c>type</c> URI for a code.</summary>
     public static string TypeUri(string code) => $"urn:sharehub:error:{code}";
 }

@@ -14,6 +14,7 @@ app.MapSignalsApi();
 app.MapAuditApi();
 app.MapHealthEndpoints();
 app.MapDeliveriesApi();
+app.MapCasesApi();
 app.MapIdentityEndpoints();
 
 await app.InitialiseBrokerAsync();

@@ -27,8 +27,8 @@ internal static class AuditCommands
     public const int ExitVerificationFailed = 1;
     public const int ExitInvalidInput = 2;
 
-    private const string CliOrganisation = "sharehub-cli";
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+    internal const string CliOrganisation = "sharehub-cli";
+    internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
 
     public static Command Create()
     {
@@ -247,12 +247,12 @@ internal static class AuditCommands
         return text.ToString();
     }
 
-    private static string Actor => $"cli:{Environment.UserName}";
+    internal static string Actor => $"cli:{Environment.UserName}";
 
     private static AuditTrail Trail(IServiceScope scope) => scope.ServiceProvider.GetRequiredService<AuditTrail>();
 
     /// <summary>Builds the broker's services (not its server) from the usual configuration and runs <paramref name="action"/>.</summary>
-    private static async Task<int> WithHubAsync(ParseResult parse, Func<IServiceProvider, TextWriter, Task<int>> action)
+    internal static async Task<int> WithHubAsync(ParseResult parse, Func<IServiceProvider, TextWriter, Task<int>> action)
     {
         var output = parse.InvocationConfiguration.Output;
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = [] });

@@ -22,7 +22,8 @@ namespace ShareHub.Cli;
 /// <summary>
 /// <c>sharehub demo</c>: starts the real broker on the embedded default (SQLite file + in-memory bus) with five demo
 /// partner systems on the same bus, submits a handful of signals through the real HTTP API, and prints what was
-/// delivered to whom, why the rest was refused, and the audit trail.
+/// delivered to whom, why the rest was refused, and the audit trail; then walks one case from signal to closure
+/// (<see cref="DemoCase"/>).
 /// </summary>
 internal static class DemoCommand
 {
@@ -51,9 +52,11 @@ internal static class DemoCommand
         var database = Path.Combine(folder, "sharehub.db");
 
         var received = new ConcurrentDictionary<Guid, DeliverSignal>();
+        var caseEvents = new ConcurrentQueue<(string Organisation, DeliverCaseEvent Event)>();
         // Each demo organisation holds its own private key; the hub is given only the public half (private_key_jwt).
         var keys = Partners.Append(OfficerOrganisation).Distinct().ToDictionary(o => o, _ => RSA.Create(2048));
-        await using var app = BuildHub(database, policies, received, keys);
+        using var analystKey = RSA.Create(2048);
+        await using var app = BuildHub(database, policies, received, caseEvents, keys, analystKey);
         await app.InitialiseBrokerAsync(cancellationToken);
         await app.StartAsync(cancellationToken);
         var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
@@ -77,14 +80,24 @@ internal static class DemoCommand
         Console.WriteLine("with the client credentials grant, signing a client assertion with its own private key (RFC 7523).");
         Console.WriteLine();
         var number = 0;
+        var signals = new List<Guid?>();
         foreach (var scenario in DemoScenarios.All)
         {
             number++;
-            await RunScenarioAsync(tokens, number, scenario, received, cancellationToken);
+            signals.Add(await RunScenarioAsync(tokens, number, scenario, received, cancellationToken));
         }
 
         await PrintAuditAsync(tokens[OfficerOrganisation], cancellationToken);
         await PrintArt15Async(tokens[OfficerOrganisation], "111222333", cancellationToken);
+
+        // The first signal (the municipality's report about the holding company) becomes a case.
+        using var analyst = new HubTokenClient(http, new HubClientCredentials
+        {
+            HubUri = new Uri(address.TrimEnd('/') + "/"),
+            ClientId = AnalystClientId,
+            PrivateKeyPem = analystKey.ExportPkcs8PrivateKeyPem(),
+        });
+        await new DemoCase(analyst, tokens, tokens[OfficerOrganisation], caseEvents, received).RunAsync(signals[0]!.Value, cancellationToken);
         foreach (var client in tokens.Values)
         {
             client.Dispose();
@@ -106,7 +119,11 @@ internal static class DemoCommand
 
     private static string ClientId(string organisation) => organisation == OfficerOrganisation ? "demo-fg-riec-amsterdam" : $"demo-{organisation}";
 
-    private static WebApplication BuildHub(string database, string policies, ConcurrentDictionary<Guid, DeliverSignal> received, Dictionary<string, RSA> keys)
+    /// <summary>The RIEC analyst who opens and advances the demo case (role analyst: scopes signals:submit and cases:manage).</summary>
+    private const string AnalystClientId = "demo-analyst-riec-amsterdam";
+
+    private static WebApplication BuildHub(string database, string policies, ConcurrentDictionary<Guid, DeliverSignal> received,
+        ConcurrentQueue<(string Organisation, DeliverCaseEvent Event)> caseEvents, Dictionary<string, RSA> keys, RSA analystKey)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Development", Args = [] });
         var settings = new Dictionary<string, string?>
@@ -135,6 +152,12 @@ internal static class DemoCommand
             }
         }
 
+        var analystPrefix = $"ShareHub:Identity:Clients:{index}:";
+        settings[analystPrefix + "ClientId"] = AnalystClientId;
+        settings[analystPrefix + "Organisation"] = OfficerOrganisation;
+        settings[analystPrefix + "PublicKeyPem"] = analystKey.ExportSubjectPublicKeyInfoPem();
+        settings[analystPrefix + "Roles:0"] = "analyst";
+
         builder.Configuration.AddInMemoryCollection(settings);
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning);
@@ -143,7 +166,7 @@ internal static class DemoCommand
 
         foreach (var partner in Partners)
         {
-            var handler = new RecordingHandler(received);
+            var handler = new RecordingHandler(partner, received, caseEvents);
             builder.Services.AddSingleton(new BusEndpointContribution((_, cfg) =>
                 PartnerBus.ConfigureDeliveryEndpoint(cfg, new PartnerOptions { Organisation = partner }, handler, new InMemoryDeliveryInbox(), TimeProvider.System)));
         }
@@ -153,11 +176,12 @@ internal static class DemoCommand
         app.MapSignalsApi();
         app.MapAuditApi();
         app.MapDeliveriesApi();
+        app.MapCasesApi();
         app.MapIdentityEndpoints();
         return app;
     }
 
-    private static async Task RunScenarioAsync(Dictionary<string, HubTokenClient> tokens, int number, DemoScenario scenario, ConcurrentDictionary<Guid, DeliverSignal> received, CancellationToken cancellationToken)
+    private static async Task<Guid?> RunScenarioAsync(Dictionary<string, HubTokenClient> tokens, int number, DemoScenario scenario, ConcurrentDictionary<Guid, DeliverSignal> received, CancellationToken cancellationToken)
     {
         Console.WriteLine($"Signal {number}: {scenario.Story}");
         Console.WriteLine($"  {scenario.Provider} shares '{scenario.Request.Category}' about {Describe(scenario.Request.Subject)} for purpose '{scenario.Request.Purpose}'"
@@ -183,7 +207,7 @@ internal static class DemoCommand
             }
 
             Console.WriteLine();
-            return;
+            return null;
         }
 
         var accepted = (await response.Content.ReadFromJsonAsync<SubmitSignalResponse>(Json, cancellationToken))!;
@@ -213,6 +237,7 @@ internal static class DemoCommand
         }
 
         Console.WriteLine();
+        return accepted.SignalId;
     }
 
     private static async Task<SignalStatusResponse> WaitForDeliveriesAsync(HubTokenClient http, Guid signalId, CancellationToken cancellationToken)
@@ -272,11 +297,17 @@ internal static class DemoCommand
 
     private static string Shorten(string json) => json.Length <= 110 ? json : json[..110] + "…";
 
-    private sealed class RecordingHandler(ConcurrentDictionary<Guid, DeliverSignal> received) : IDeliveryHandler
+    private sealed class RecordingHandler(string organisation, ConcurrentDictionary<Guid, DeliverSignal> received, ConcurrentQueue<(string, DeliverCaseEvent)> caseEvents) : IDeliveryHandler
     {
         public Task HandleAsync(DeliverSignal delivery, CancellationToken cancellationToken)
         {
             received[delivery.DeliveryId] = delivery;
+            return Task.CompletedTask;
+        }
+
+        public Task HandleCaseEventAsync(DeliverCaseEvent caseEvent, CancellationToken cancellationToken)
+        {
+            caseEvents.Enqueue((organisation, caseEvent));
             return Task.CompletedTask;
         }
     }

@@ -33,12 +33,7 @@ internal static class DemoScenarios
             new(new SubjectDto("bsn", "123456782"), "fiscaal", "casusanalyse", null, ["fiod"],
                 Payload("""{ "opmerking": "aanslagen niet betaald" }"""))),
 
-        new("The Belastingdienst shares fiscal data about the holding with the RIEC for the analysis of case RIEC-2026-017.",
-            "belastingdienst",
-            new(new SubjectDto("kvk", "12345678"), "fiscaal", "casusanalyse", "RIEC-2026-017", ["riec-amsterdam"],
-                Payload("""{ "omzet-2025": 2400000, "aangiften-te-laat": 3 }"""))),
-
-        new("The same fiscal data, but without naming a case.",
+        new("The Belastingdienst wants to share fiscal data about the holding with the RIEC for a case analysis, but names no case (see the case below).",
             "belastingdienst",
             new(new SubjectDto("kvk", "12345678"), "fiscaal", "casusanalyse", null, ["riec-amsterdam"],
                 Payload("""{ "omzet-2025": 2400000 }"""))),

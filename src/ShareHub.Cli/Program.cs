@@ -8,4 +8,5 @@ root.Subcommands.Add(DeliveryCommands.Create());
 root.Subcommands.Add(PartnerCommands.Create());
 root.Subcommands.Add(PartnerCommands.CreateKeys());
 root.Subcommands.Add(AuditCommands.Create());
+root.Subcommands.Add(CaseCommands.Create());
 return await root.Parse(args).InvokeAsync();

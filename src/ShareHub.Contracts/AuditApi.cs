@@ -152,7 +152,7 @@ public sealed record Art15RefusalDto(Guid? SignalId, string? Provider, string? R
 
 /// <summary>Result of a retention purge run.</summary>
 /// <param name="SignalsPurged">Signals whose payload and submitted identifier were deleted.</param>
-/// <param name="OutboxCopiesPurged">Recipient copies (outbox messages) deleted with them.</param>
+/// <param name="OutboxCopiesPurged">Recipient copies (outbox messages) deleted with them, and copies of closed cases' events.</param>
 /// <param name="WaitingForDispatch">Signals past retention still waiting for a delivery to be published (purged later).</param>
 public sealed record RetentionPurgeResultDto(int SignalsPurged, int OutboxCopiesPurged, int WaitingForDispatch);
 

@@ -18,4 +18,7 @@ public static class HubApi
 
     /// <summary>The acknowledgement resource of one delivery.</summary>
     public static string AcknowledgementPath(Guid deliveryId) => $"/api/v1/deliveries/{deliveryId}/acknowledgement";
+
+    /// <summary>The answer resource of one hit/no-hit question (same scope as acknowledgements).</summary>
+    public static string AnswerPath(Guid questionId) => $"/api/v1/questions/{questionId}/answer";
 }

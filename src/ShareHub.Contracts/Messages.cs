@@ -56,3 +56,49 @@ public static class QueueNames
     /// <summary>The delivery queue of one recipient organisation.</summary>
     public static string Deliveries(string organisation) => $"sharehub.deliveries.{organisation}";
 }
+
+/// <summary>
+/// Command sent by the hub to one participant's own delivery queue: "take note of this case event". Only participants
+/// of the case receive it, after a policy decision and an audit entry like any signal. It never carries signal content:
+/// a case event names the case, its phase and — for a task — what is asked; a hit/no-hit question additionally carries
+/// the subject the partner must look up, which is itself a processing decided by the policy (purpose bevraging).
+/// </summary>
+/// <param name="DeliveryId">Unique per (event, recipient); acknowledge it like a signal delivery.</param>
+/// <param name="Recipient">Organisation code of the recipient (the queue owner).</param>
+/// <param name="CaseReference">The case.</param>
+/// <param name="Kind">What happened: one of <see cref="CaseEventKinds"/>.</param>
+/// <param name="Phase">The case's phase after the event.</param>
+/// <param name="Participants">The case's participants after the event.</param>
+/// <param name="Category">Data category of the event (for a task or question: the category concerned).</param>
+/// <param name="Purpose">Purpose of the event.</param>
+/// <param name="Text">A sentence describing the event or task (no personal data).</param>
+/// <param name="QuestionId">For <see cref="CaseEventKinds.HitNoHitAsked"/>: the question to answer.</param>
+/// <param name="SubjectType">For a question: bsn, kvk, address or pseudonym.</param>
+/// <param name="SubjectId">For a question: the identifier to look up in the recipient's own systems (obligations applied).</param>
+/// <param name="SubjectPseudonym">For a question: the keyed pseudonym the answer must quote.</param>
+/// <param name="LegalGround">Citation of the legal ground the delivery rests on.</param>
+/// <param name="RuleId">Policy rule that permitted it.</param>
+/// <param name="PolicyVersion">Content hash of the policy set that decided.</param>
+/// <param name="AuditEntryId">The audit entry committed before this delivery was published.</param>
+/// <param name="RetainUntil">Moment the recipient must delete the event, if the policy set a retention period.</param>
+/// <param name="OccurredAt">When the hub recorded the event.</param>
+public sealed record DeliverCaseEvent(
+    Guid DeliveryId,
+    string Recipient,
+    string CaseReference,
+    string Kind,
+    string Phase,
+    IReadOnlyList<string> Participants,
+    string Category,
+    string Purpose,
+    string Text,
+    Guid? QuestionId,
+    string? SubjectType,
+    string? SubjectId,
+    string? SubjectPseudonym,
+    string LegalGround,
+    string RuleId,
+    string PolicyVersion,
+    long AuditEntryId,
+    DateTimeOffset? RetainUntil,
+    DateTimeOffset OccurredAt);

@@ -20,4 +20,16 @@ public static class SubjectTypes
 
     /// <summary>The subject types a submitter may use.</summary>
     public static IReadOnlyList<string> Submittable { get; } = [Bsn, Kvk, Address];
+
+    /// <summary>
+    /// True when <paramref name="id"/> is a valid identifier of submittable type <paramref name="type"/>: a BSN passing
+    /// the elfproef, an 8-digit KvK number, or an address of 1–200 characters without control characters.
+    /// </summary>
+    public static bool IsValidId(string? type, string? id) => type switch
+    {
+        Bsn => Contracts.Bsn.TryParse(id, out _),
+        Kvk => KvkNumber.TryParse(id, out _),
+        Address => !string.IsNullOrWhiteSpace(id) && id.Length <= 200 && !id.Any(char.IsControl),
+        _ => false,
+    };
 }

@@ -14,26 +14,38 @@ public sealed class DeliveryProcessor(string organisation, IDeliveryHandler hand
     public string Organisation => organisation;
 
     /// <summary>Processes a delivery; throws when it is addressed to someone else or the handler fails.</summary>
-    public async Task ProcessAsync(DeliverSignal delivery, CancellationToken cancellationToken)
+    public Task ProcessAsync(DeliverSignal delivery, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(delivery);
-        if (!string.Equals(delivery.Recipient, organisation, StringComparison.Ordinal))
+        return ProcessAsync(delivery.DeliveryId, delivery.Recipient, ct => handler.HandleAsync(delivery, ct), cancellationToken);
+    }
+
+    /// <summary>Processes a case event; throws when it is addressed to someone else or the handler fails.</summary>
+    public Task ProcessAsync(DeliverCaseEvent caseEvent, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(caseEvent);
+        return ProcessAsync(caseEvent.DeliveryId, caseEvent.Recipient, ct => handler.HandleCaseEventAsync(caseEvent, ct), cancellationToken);
+    }
+
+    private async Task ProcessAsync(Guid deliveryId, string recipient, Func<CancellationToken, Task> handle, CancellationToken cancellationToken)
+    {
+        if (!string.Equals(recipient, organisation, StringComparison.Ordinal))
         {
             // Never process data addressed to someone else.
-            throw new MisaddressedDeliveryException($"Delivery {delivery.DeliveryId} is addressed to '{delivery.Recipient}', not to '{organisation}'.");
+            throw new MisaddressedDeliveryException($"Delivery {deliveryId} is addressed to '{recipient}', not to '{organisation}'.");
         }
 
-        if (!await inbox.TryBeginAsync(delivery.DeliveryId, cancellationToken).ConfigureAwait(false))
+        if (!await inbox.TryBeginAsync(deliveryId, cancellationToken).ConfigureAwait(false))
         {
-            logger.LogInformation("Delivery {DeliveryId} was already processed; redelivery absorbed", delivery.DeliveryId);
+            logger.LogInformation("Delivery {DeliveryId} was already processed; redelivery absorbed", deliveryId);
             return;
         }
 
         var processed = false;
         try
         {
-            await handler.HandleAsync(delivery, cancellationToken).ConfigureAwait(false);
-            await inbox.CompleteAsync(delivery.DeliveryId, cancellationToken).ConfigureAwait(false);
+            await handle(cancellationToken).ConfigureAwait(false);
+            await inbox.CompleteAsync(deliveryId, cancellationToken).ConfigureAwait(false);
             processed = true;
         }
         finally
@@ -41,7 +53,7 @@ public sealed class DeliveryProcessor(string organisation, IDeliveryHandler hand
             if (!processed)
             {
                 // Release the claim so the retry (or a replay from the error queue) can process it.
-                await inbox.AbandonAsync(delivery.DeliveryId, CancellationToken.None).ConfigureAwait(false);
+                await inbox.AbandonAsync(deliveryId, CancellationToken.None).ConfigureAwait(false);
             }
         }
     }
@@ -79,11 +91,24 @@ public sealed class DeliveryConsumer(DeliveryProcessor processor, TimeProvider t
     public async Task Consume(ConsumeContext<DeliverSignal> context)
     {
         await processor.ProcessAsync(context.Message, context.CancellationToken).ConfigureAwait(false);
+        await AcknowledgeAsync(context, context.Message.DeliveryId, processor.Organisation, time).ConfigureAwait(false);
+    }
 
-        // Acknowledged also for an absorbed duplicate, in case the earlier acknowledgement was lost; the hub records
-        // acknowledgements once.
-        await context.Send(
-            new Uri($"queue:{QueueNames.Acknowledgements}"),
-            new DeliveryAcknowledged(context.Message.DeliveryId, processor.Organisation, time.GetUtcNow())).ConfigureAwait(false);
+    /// <summary>
+    /// Acknowledges on the hub's bus — also for an absorbed duplicate, in case the earlier acknowledgement was lost;
+    /// the hub records acknowledgements once.
+    /// </summary>
+    internal static Task AcknowledgeAsync(ConsumeContext context, Guid deliveryId, string organisation, TimeProvider time) =>
+        context.Send(new Uri($"queue:{QueueNames.Acknowledgements}"), new DeliveryAcknowledged(deliveryId, organisation, time.GetUtcNow()));
+}
+
+/// <summary>The in-memory-bus consumer of case events (see <see cref="DeliveryConsumer"/>).</summary>
+public sealed class CaseEventConsumer(DeliveryProcessor processor, TimeProvider time) : IConsumer<DeliverCaseEvent>
+{
+    /// <inheritdoc />
+    public async Task Consume(ConsumeContext<DeliverCaseEvent> context)
+    {
+        await processor.ProcessAsync(context.Message, context.CancellationToken).ConfigureAwait(false);
+        await DeliveryConsumer.AcknowledgeAsync(context, context.Message.DeliveryId, processor.Organisation, time).ConfigureAwait(false);
     }
 }

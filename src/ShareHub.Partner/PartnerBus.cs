@@ -53,6 +53,7 @@ public static class PartnerBus
         {
             endpoint.UseMessageRetry(r => r.Intervals([.. options.RetryIntervals]));
             endpoint.Consumer(() => new DeliveryConsumer(processor, time));
+            endpoint.Consumer(() => new CaseEventConsumer(processor, time));
         });
     }
 

@@ -73,59 +73,82 @@ public sealed class RabbitMqDeliveryListener : IAsyncDisposable
     {
         var channel = _channel!;
         var token = _stopping.Token;
-        DeliverSignal? delivery = null;
+        Guid? deliveryId = null;
         try
         {
-            delivery = ReadDelivery(message.Body.Span);
-            await ProcessWithRetriesAsync(delivery, token).ConfigureAwait(false);
+            var delivery = ReadMessage(message.Body.Span);
+            deliveryId = delivery switch
+            {
+                DeliverCaseEvent caseEvent => caseEvent.DeliveryId,
+                _ => ((DeliverSignal)delivery).DeliveryId,
+            };
+            await ProcessWithRetriesAsync(deliveryId.Value, ct => delivery switch
+            {
+                DeliverCaseEvent caseEvent => _processor.ProcessAsync(caseEvent, ct),
+                _ => _processor.ProcessAsync((DeliverSignal)delivery, ct),
+            }, token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !token.IsCancellationRequested)
         {
             // Misaddressed, unreadable or still failing after the retries: dead-letter it to the _error queue.
-            _logger.LogError(ex, "Delivery {DeliveryId} failed; moved to the error queue", delivery?.DeliveryId);
+            _logger.LogError(ex, "Delivery {DeliveryId} failed; moved to the error queue", deliveryId);
             await channel.BasicNackAsync(message.DeliveryTag, multiple: false, requeue: false, CancellationToken.None).ConfigureAwait(false);
             return;
         }
 
         try
         {
-            await _acknowledge(delivery.DeliveryId, token).ConfigureAwait(false);
+            await _acknowledge(deliveryId.Value, token).ConfigureAwait(false);
             await channel.BasicAckAsync(message.DeliveryTag, multiple: false, CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !token.IsCancellationRequested)
         {
             // The hub did not take the acknowledgement (unreachable?): requeue after a pause; the inbox absorbs the
             // redelivery and the acknowledgement is tried again.
-            _logger.LogWarning(ex, "Acknowledging delivery {DeliveryId} failed; it is requeued", delivery.DeliveryId);
+            _logger.LogWarning(ex, "Acknowledging delivery {DeliveryId} failed; it is requeued", deliveryId);
             await Task.Delay(_options.RetryIntervals.LastOrDefault(TimeSpan.FromSeconds(1)), _time, CancellationToken.None).ConfigureAwait(false);
             await channel.BasicNackAsync(message.DeliveryTag, multiple: false, requeue: true, CancellationToken.None).ConfigureAwait(false);
         }
     }
 
-    private async Task ProcessWithRetriesAsync(DeliverSignal delivery, CancellationToken cancellationToken)
+    private async Task ProcessWithRetriesAsync(Guid deliveryId, Func<CancellationToken, Task> process, CancellationToken cancellationToken)
     {
         for (var attempt = 0; ; attempt++)
         {
             try
             {
-                await _processor.ProcessAsync(delivery, cancellationToken).ConfigureAwait(false);
+                await process(cancellationToken).ConfigureAwait(false);
                 return;
             }
             catch (Exception ex) when (ex is not MisaddressedDeliveryException && attempt < _options.RetryIntervals.Count && !cancellationToken.IsCancellationRequested)
             {
-                _logger.LogWarning(ex, "Delivery {DeliveryId} failed (attempt {Attempt}); retrying", delivery.DeliveryId, attempt + 1);
+                _logger.LogWarning(ex, "Delivery {DeliveryId} failed (attempt {Attempt}); retrying", deliveryId, attempt + 1);
                 await Task.Delay(_options.RetryIntervals[attempt], _time, cancellationToken).ConfigureAwait(false);
             }
         }
     }
 
     /// <summary>Reads the hub's message: MassTransit's JSON envelope with the <see cref="DeliverSignal"/> in <c>message</c>.</summary>
-    internal static DeliverSignal ReadDelivery(ReadOnlySpan<byte> body)
+    internal static DeliverSignal ReadDelivery(ReadOnlySpan<byte> body) =>
+        ReadMessage(body) as DeliverSignal ?? throw new InvalidDataException("The message holds no signal delivery.");
+
+    /// <summary>
+    /// Reads the hub's message: a <see cref="DeliverSignal"/> or, when the envelope's <c>messageType</c> names it, a
+    /// <see cref="DeliverCaseEvent"/>.
+    /// </summary>
+    internal static object ReadMessage(ReadOnlySpan<byte> body)
     {
         using var document = JsonDocument.Parse(body.ToArray());
-        var message = document.RootElement.TryGetProperty("message", out var inner) ? inner : document.RootElement;
-        return message.Deserialize<DeliverSignal>(Json) ?? throw new InvalidDataException("The message holds no delivery.");
+        var root = document.RootElement;
+        var message = root.TryGetProperty("message", out var inner) ? inner : root;
+        var isCaseEvent = root.TryGetProperty("messageType", out var types) && types.ValueKind == JsonValueKind.Array
+            && types.EnumerateArray().Any(t => t.GetString() == CaseEventMessageType);
+        return (isCaseEvent ? message.Deserialize<DeliverCaseEvent>(Json) : message.Deserialize<DeliverSignal>(Json) as object)
+            ?? throw new InvalidDataException("The message holds no delivery.");
     }
+
+    /// <summary>MassTransit's message type URN of <see cref="DeliverCaseEvent"/>.</summary>
+    private const string CaseEventMessageType = "urn:message:ShareHub.Contracts:DeliverCaseEvent";
 
     /// <summary>Stops consuming and closes the connection.</summary>
     public async ValueTask DisposeAsync()

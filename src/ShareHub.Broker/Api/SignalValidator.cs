@@ -70,9 +70,9 @@ internal sealed partial class SignalValidator : AbstractValidator<SignalSubmissi
             .OverridePropertyName("purpose");
 
         RuleFor(s => s.Request.CaseReference)
-            .Must(r => r is null || CaseReferencePattern().IsMatch(r))
+            .Must(r => r is null || Cases.CaseReferences.IsValid(r))
             .WithErrorCode(ErrorCodes.InvalidCaseReference)
-            .WithMessage("A case reference is 1–64 characters: letters, digits and . _ / - (starting with a letter or digit).")
+            .WithMessage("A case reference is 1–64 characters: letters, digits and . _ - (starting with a letter or digit).")
             .OverridePropertyName("caseReference");
 
         RuleFor(s => s.Request.Recipients)
@@ -114,7 +114,4 @@ internal sealed partial class SignalValidator : AbstractValidator<SignalSubmissi
 
     /// <summary>Echoes untrusted input in a message only in shortened form.</summary>
     private static string Shorten(string? text) => text is null ? "(none)" : text.Length <= 40 ? text : text[..40] + "…";
-
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$", RegexOptions.CultureInvariant)]
-    private static partial Regex CaseReferencePattern();
 }

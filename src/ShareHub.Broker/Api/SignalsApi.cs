@@ -3,6 +3,7 @@ using FluentValidation;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
+using ShareHub.Broker.Cases;
 using ShareHub.Broker.Data;
 using ShareHub.Broker.Delivery;
 using ShareHub.Broker.Policies;
@@ -34,6 +35,7 @@ public static class SignalsApi
         IValidator<SignalSubmission> validator,
         PolicyStore policies,
         SignalIntake intake,
+        CaseWorkflow cases,
         HubDbContext db,
         CancellationToken cancellationToken)
     {
@@ -55,9 +57,22 @@ public static class SignalsApi
             return Problems.Validation(validation);
         }
 
+        // A signal naming a case is decided with the case's real phase and participants; a case that does not exist,
+        // is closed, or in which the provider takes part not, is refused before anything is stored (and audited).
+        Case? caseOfSignal = null;
+        if (request.CaseReference is { } reference)
+        {
+            (caseOfSignal, var refusal) = await cases.ForSignalAsync(provider, reference, cancellationToken).ConfigureAwait(false);
+            if (refusal is not null)
+            {
+                await intake.RecordCaseRefusalAsync(provider, user.GetActor(), request, refusal, cancellationToken).ConfigureAwait(false);
+                return CasesApi.ToProblem(refusal);
+            }
+        }
+
         if (idempotencyKey is null)
         {
-            var response = await intake.SubmitAsync(provider, user.GetActor(), request, null, cancellationToken).ConfigureAwait(false);
+            var response = await intake.SubmitAsync(provider, user.GetActor(), request, caseOfSignal, null, cancellationToken).ConfigureAwait(false);
             return TypedResults.Accepted($"/api/v1/signals/{response.SignalId}", response);
         }
 
@@ -73,7 +88,7 @@ public static class SignalsApi
         {
             try
             {
-                var response = await intake.SubmitAsync(provider, user.GetActor(), request, (idempotencyKey, hash), cancellationToken).ConfigureAwait(false);
+                var response = await intake.SubmitAsync(provider, user.GetActor(), request, caseOfSignal, (idempotencyKey, hash), cancellationToken).ConfigureAwait(false);
                 return TypedResults.Accepted($"/api/v1/signals/{response.SignalId}", response);
             }
             catch (DbUpdateException)

@@ -21,6 +21,7 @@ public static class AuditExtensions
         services.AddSingleton<AuditVerifier>();
         services.AddScoped<AuditTrail>();
         services.AddScoped<AuditQuery>();
+        services.AddScoped<CaseHistory>();
         services.AddScoped<RetentionPurger>();
         services.AddSingleton<AuditCheckpointer>();
         services.AddHostedService(sp => sp.GetRequiredService<AuditCheckpointer>());

@@ -53,7 +53,7 @@ public static class AuditModel
     /// SQLite has no date type and EF Core cannot compare its text dates in SQL: store microseconds since the Unix epoch
     /// (UTC) — exactly the precision the chain hashes, and sortable.
     /// </summary>
-    private static readonly ValueConverter<DateTimeOffset, long> UnixMicroseconds = new(
+    internal static readonly ValueConverter<DateTimeOffset, long> UnixMicroseconds = new(
         v => (v.UtcTicks - 621355968000000000L) / 10,
         v => new DateTimeOffset((v * 10) + 621355968000000000L, TimeSpan.Zero));
 

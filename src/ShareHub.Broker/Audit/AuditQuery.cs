@@ -20,6 +20,7 @@ namespace ShareHub.Broker.Audit;
 /// <param name="SignalId">Signal.</param>
 /// <param name="AfterSequence">Paging: entries after this sequence.</param>
 /// <param name="Limit">Page size.</param>
+/// <param name="CaseReference">Case (casus) reference.</param>
 public sealed record AuditFilter(
     string? SubjectType = null,
     string? Subject = null,
@@ -32,7 +33,8 @@ public sealed record AuditFilter(
     string? Kind = null,
     Guid? SignalId = null,
     long? AfterSequence = null,
-    int Limit = 100);
+    int Limit = 100,
+    string? CaseReference = null);
 
 /// <summary>Whose entries a reader may see: <c>null</c> organisation = the whole partnership.</summary>
 /// <param name="Organisation">The partner organisation the reader is limited to, or null for the partnership FG.</param>
@@ -84,14 +86,7 @@ public sealed class AuditQuery(HubDbContext db, PartnershipKey key, TimeProvider
             return true;
         }
 
-        var valid = type switch
-        {
-            SubjectTypes.Bsn => Bsn.TryParse(subject, out _),
-            SubjectTypes.Kvk => KvkNumber.TryParse(subject, out _),
-            SubjectTypes.Address => subject.Length <= 200,
-            _ => false,
-        };
-        if (!valid)
+        if (!SubjectTypes.IsValidId(type, subject))
         {
             errorCode = ErrorCodes.AuditInvalidSubject;
             return false;
@@ -159,6 +154,11 @@ public sealed class AuditQuery(HubDbContext db, PartnershipKey key, TimeProvider
             query = query.Where(a => a.SignalId == signal);
         }
 
+        if (!string.IsNullOrWhiteSpace(filter.CaseReference))
+        {
+            query = query.Where(a => a.CaseReference == filter.CaseReference);
+        }
+
         if (filter.AfterSequence is { } after)
         {
             query = query.Where(a => a.Sequence > after);
@@ -187,16 +187,20 @@ public sealed class AuditQuery(HubDbContext db, PartnershipKey key, TimeProvider
         var purged = entries.Where(e => e.Kind == AuditKinds.RetentionPurged && e.SignalId is not null)
             .GroupBy(e => e.SignalId!.Value).ToDictionary(g => g.Key, g => g.Min(e => e.RecordedAt));
 
+        // Disclosures: permitted signal deliveries, hit/no-hit questions about the subject (the participant learnt the
+        // RIEC asks about it) and answers (the RIEC learnt whether the participant knows it) — issue #9.
+        static bool IsDecision(AuditEntry e) => e.Kind is AuditKinds.Decision or AuditKinds.CaseEventDecision;
+        static bool IsAnswer(AuditEntry e) => e.Kind == AuditKinds.HitNoHitAnswered && e.Outcome is "hit" or "no-hit";
         var disclosures = entries
-            .Where(e => e.Kind == AuditKinds.Decision && e.Outcome == "permit")
+            .Where(e => (IsDecision(e) && e.Outcome == "permit") || IsAnswer(e))
             .Select(e => new Art15DisclosureDto(
                 e.SignalId, e.DeliveryId, e.Provider, e.Recipient, e.Category, e.Purpose, e.LegalGround, e.RuleId, e.CaseReference, e.RecordedAt,
-                byDelivery[e.DeliveryId ?? Guid.Empty].Where(d => d.Kind == AuditKinds.Dispatched).Select(d => (DateTimeOffset?)d.RecordedAt).FirstOrDefault(),
-                byDelivery[e.DeliveryId ?? Guid.Empty].Where(d => d.Kind == AuditKinds.Acknowledgement && d.Outcome == "acknowledged").Select(d => (DateTimeOffset?)d.RecordedAt).FirstOrDefault(),
+                IsAnswer(e) ? e.RecordedAt : byDelivery[e.DeliveryId ?? Guid.Empty].Where(d => d.Kind == AuditKinds.Dispatched).Select(d => (DateTimeOffset?)d.RecordedAt).FirstOrDefault(),
+                IsAnswer(e) ? null : byDelivery[e.DeliveryId ?? Guid.Empty].Where(d => d.Kind == AuditKinds.Acknowledgement && d.Outcome == "acknowledged").Select(d => (DateTimeOffset?)d.RecordedAt).FirstOrDefault(),
                 e.SignalId is { } s && purged.TryGetValue(s, out var at) ? at : null))
             .ToList();
         var refusals = entries
-            .Where(e => e.Kind == AuditKinds.Decision && e.Outcome != "permit")
+            .Where(e => (IsDecision(e) && e.Outcome != "permit") || (e.Kind == AuditKinds.HitNoHitAnswered && e.Outcome == "deny"))
             .Select(e => new Art15RefusalDto(e.SignalId, e.Provider, e.Recipient, e.Category, e.Purpose, e.ReasonCode, e.RecordedAt))
             .ToList();
         var type = subjectType ?? entries.Select(e => e.SubjectType).FirstOrDefault(t => t is not null) ?? "unknown";

@@ -25,9 +25,11 @@ public sealed class RetentionPurger(HubDbContext db, TimeProvider time, IOptions
         while (true)
         {
             // A delivery still waiting in the outbox is published first (the retention clock is for data already shared).
+            // A signal linked to an open case is kept: its retention clock starts when the case is closed (issue #9).
             var due = await db.Signals
                 .Where(s => s.PayloadPurgedAt == null && s.RetainUntil != null && s.RetainUntil <= now)
                 .Where(s => !db.Outbox.Any(o => o.SignalId == s.Id && o.DispatchedAt == null))
+                .Where(s => !db.CaseSignals.Any(cs => cs.SignalId == s.Id && db.Cases.Any(c => c.Id == cs.CaseId && c.ClosedAt == null)))
                 .OrderBy(s => s.Id)
                 .Take(batch)
                 .ToListAsync(cancellationToken).ConfigureAwait(false);
@@ -36,9 +38,9 @@ public sealed class RetentionPurger(HubDbContext db, TimeProvider time, IOptions
                 break;
             }
 
-            var ids = due.Select(s => s.Id).ToList();
+            var ids = due.Select(s => (Guid?)s.Id).ToList();
             var rows = await db.Outbox.Where(o => ids.Contains(o.SignalId)).ToListAsync(cancellationToken).ConfigureAwait(false);
-            var copiesBySignal = rows.GroupBy(r => r.SignalId).ToDictionary(g => g.Key, g => g.Count());
+            var copiesBySignal = rows.GroupBy(r => r.SignalId!.Value).ToDictionary(g => g.Key, g => g.Count());
             foreach (var row in rows)
             {
                 row.MessageJson = string.Empty;
@@ -63,6 +65,8 @@ public sealed class RetentionPurger(HubDbContext db, TimeProvider time, IOptions
             }
         }
 
+        copies += await PurgeCaseEventsAsync(actorOrganisation, actor, now, cancellationToken).ConfigureAwait(false);
+
         var waiting = await db.Signals
             .CountAsync(s => s.PayloadPurgedAt == null && s.RetainUntil != null && s.RetainUntil <= now && db.Outbox.Any(o => o.SignalId == s.Id && o.DispatchedAt == null), cancellationToken)
             .ConfigureAwait(false);
@@ -72,6 +76,48 @@ public sealed class RetentionPurger(HubDbContext db, TimeProvider time, IOptions
         }
 
         return new RetentionPurgeResultDto(signals, copies, waiting);
+    }
+
+    /// <summary>
+    /// Deletes the participants' copies of a closed case's events and questions (the subject identifier a question
+    /// carried included) once the case's retention has ended; one audit entry per case.
+    /// </summary>
+    private async Task<int> PurgeCaseEventsAsync(string actorOrganisation, string actor, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var cases = await db.Cases
+            .Where(c => c.EventsPurgedAt == null && c.RetainUntil != null && c.RetainUntil <= now)
+            .Where(c => !db.Outbox.Any(o => o.CaseId == c.Id && o.DispatchedAt == null))
+            .OrderBy(c => c.Id)
+            .Take(options.Value.BatchSize)
+            .ToListAsync(cancellationToken).ConfigureAwait(false);
+        var copies = 0;
+        foreach (var c in cases)
+        {
+            var rows = await db.Outbox.Where(o => o.CaseId == c.Id).ToListAsync(cancellationToken).ConfigureAwait(false);
+            foreach (var row in rows)
+            {
+                row.MessageJson = string.Empty;
+            }
+
+            c.EventsPurgedAt = now;
+            copies += rows.Count;
+            db.AuditEntries.Add(new AuditEntry
+            {
+                Kind = AuditKinds.RetentionPurged,
+                RecordedAt = now,
+                ActorOrganisation = actorOrganisation,
+                Actor = actor,
+                Provider = c.Owner,
+                CaseReference = c.Reference,
+                Outcome = "purged",
+                ReasonCode = ErrorCodes.RetentionPurged,
+                Explanation = $"Retention of case {c.Reference} ended {c.RetainUntil:yyyy-MM-dd HH:mm:ss}Z: {rows.Count} participant copy(ies) of its events and questions deleted; audit metadata kept.",
+            });
+        }
+
+        await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+        db.ChangeTracker.Clear();
+        return copies;
     }
 }
 

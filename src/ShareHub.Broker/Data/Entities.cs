@@ -178,6 +178,24 @@ public static class AuditKinds
 
     /// <summary>The retention purge deleted a signal's payload and submitted identifier.</summary>
     public const string RetentionPurged = "retention.purged";
+
+    /// <summary>An analyst opened a case (with its weighing decision).</summary>
+    public const string CaseOpened = "case.opened";
+
+    /// <summary>A case moved to another phase (closing included).</summary>
+    public const string CasePhaseChanged = "case.phase-changed";
+
+    /// <summary>An organisation joined or left a case.</summary>
+    public const string CaseParticipantChanged = "case.participant-changed";
+
+    /// <summary>A policy decision for one (case event, participant) pair, questions and tasks included.</summary>
+    public const string CaseEventDecision = "case.event-decision";
+
+    /// <summary>A participant answered a hit/no-hit question (or the answer was refused).</summary>
+    public const string HitNoHitAnswered = "case.answer";
+
+    /// <summary>A signal was refused because its case reference names no open case the provider takes part in.</summary>
+    public const string CaseReferenceRefused = "case.reference-refused";
 }
 
 /// <summary>
@@ -192,8 +210,16 @@ public sealed class OutboxMessage
     /// <summary>Delivery id; also the MassTransit MessageId, so recipients can deduplicate.</summary>
     public Guid DeliveryId { get; set; }
 
-    /// <summary>Signal delivered.</summary>
-    public Guid SignalId { get; set; }
+    /// <summary>Signal delivered; null for a case event or question (<see cref="CaseId"/>).</summary>
+    public Guid? SignalId { get; set; }
+
+    /// <summary>Case whose event or question this row carries; null for a signal delivery.</summary>
+    public Guid? CaseId { get; set; }
+
+    /// <summary>
+    /// Contract of <see cref="MessageJson"/>: <see cref="OutboxMessageTypes.Signal"/> or <see cref="OutboxMessageTypes.CaseEvent"/>.
+    /// </summary>
+    public string MessageType { get; set; } = OutboxMessageTypes.Signal;
 
     /// <summary>Recipient organisation: the message goes to its own queue only.</summary>
     public required string Recipient { get; set; }
@@ -218,6 +244,16 @@ public sealed class OutboxMessage
 
     /// <summary>Last publish error, for operators.</summary>
     public string? LastError { get; set; }
+}
+
+/// <summary>The contracts an outbox row can carry.</summary>
+public static class OutboxMessageTypes
+{
+    /// <summary><see cref="Contracts.DeliverSignal"/>.</summary>
+    public const string Signal = nameof(Contracts.DeliverSignal);
+
+    /// <summary><see cref="Contracts.DeliverCaseEvent"/>.</summary>
+    public const string CaseEvent = nameof(Contracts.DeliverCaseEvent);
 }
 
 /// <summary>A recipient's acknowledgement of a delivery. At most one per delivery.</summary>

@@ -18,6 +18,18 @@ public sealed class HubDbContext(DbContextOptions<HubDbContext> options) : DbCon
     /// <summary>Recipients' acknowledgements.</summary>
     public DbSet<Acknowledgement> Acknowledgements => Set<Acknowledgement>();
 
+    /// <summary>Cases (casussen) with their participants and linked signals.</summary>
+    public DbSet<Case> Cases => Set<Case>();
+
+    /// <summary>Signals linked to cases.</summary>
+    public DbSet<CaseSignal> CaseSignals => Set<CaseSignal>();
+
+    /// <summary>Hit/no-hit questions with one answer row per participant asked.</summary>
+    public DbSet<HitNoHitQuestion> HitNoHitQuestions => Set<HitNoHitQuestion>();
+
+    /// <summary>Answers to hit/no-hit questions.</summary>
+    public DbSet<HitNoHitAnswer> HitNoHitAnswers => Set<HitNoHitAnswer>();
+
     /// <inheritdoc />
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -71,7 +83,10 @@ public sealed class HubDbContext(DbContextOptions<HubDbContext> options) : DbCon
             e.HasKey(o => o.Id);
             e.Property(o => o.Id).ValueGeneratedOnAdd();
             e.Property(o => o.Recipient).HasMaxLength(64);
+            e.Property(o => o.MessageType).HasMaxLength(32);
             e.HasIndex(o => o.DeliveryId).IsUnique();
+            e.HasIndex(o => o.SignalId);
+            e.HasIndex(o => o.CaseId);
             e.HasIndex(o => o.DispatchedAt);
             // Restrict: an audit entry is never deleted to make room for (or because of) a delivery.
             e.HasOne(o => o.AuditEntry).WithMany().HasForeignKey(o => o.AuditEntryId).OnDelete(DeleteBehavior.Restrict);
@@ -90,6 +105,63 @@ public sealed class HubDbContext(DbContextOptions<HubDbContext> options) : DbCon
             e.ToTable("acknowledgements");
             e.HasKey(a => a.DeliveryId);
             e.Property(a => a.Recipient).HasMaxLength(64);
+        });
+
+        modelBuilder.Entity<Case>(e =>
+        {
+            e.ToTable("cases");
+            e.HasKey(c => c.Id);
+            e.Property(c => c.Reference).HasMaxLength(64);
+            e.HasIndex(c => c.Reference).IsUnique();
+            e.Property(c => c.Owner).HasMaxLength(64);
+            e.Property(c => c.OpenedBy).HasMaxLength(128);
+            e.Property(c => c.Phase).HasMaxLength(16);
+            e.Property(c => c.Weighing).HasMaxLength(2000);
+            e.HasIndex(c => c.ClosedAt);
+            e.HasIndex(c => c.RetainUntil);
+            if (Database.IsSqlite())
+            {
+                e.Property(c => c.RetainUntil).HasConversion(AuditModel.UnixMicroseconds); // comparable in SQL (see AuditModel)
+            }
+
+            e.HasMany(c => c.Participants).WithOne().HasForeignKey(p => p.CaseId).OnDelete(DeleteBehavior.Cascade);
+            e.HasMany(c => c.Signals).WithOne().HasForeignKey(s => s.CaseId).OnDelete(DeleteBehavior.Cascade);
+        });
+
+        modelBuilder.Entity<CaseParticipant>(e =>
+        {
+            e.ToTable("case_participants");
+            e.HasKey(p => new { p.CaseId, p.Organisation });
+            e.Property(p => p.Organisation).HasMaxLength(64);
+        });
+
+        modelBuilder.Entity<CaseSignal>(e =>
+        {
+            e.ToTable("case_signals");
+            e.HasKey(s => new { s.CaseId, s.SignalId });
+            e.HasIndex(s => s.SignalId);
+            e.HasOne<Signal>().WithMany().HasForeignKey(s => s.SignalId).OnDelete(DeleteBehavior.Restrict);
+        });
+
+        modelBuilder.Entity<HitNoHitQuestion>(e =>
+        {
+            e.ToTable("hit_no_hit_questions");
+            e.HasKey(q => q.Id);
+            e.Property(q => q.AskedBy).HasMaxLength(64);
+            e.Property(q => q.SubjectType).HasMaxLength(16);
+            e.Property(q => q.SubjectPseudonym).HasMaxLength(64);
+            e.Property(q => q.Category).HasMaxLength(64);
+            e.HasIndex(q => q.CaseId);
+            e.HasOne<Case>().WithMany().HasForeignKey(q => q.CaseId).OnDelete(DeleteBehavior.Restrict);
+            e.HasMany(q => q.Answers).WithOne().HasForeignKey(a => a.QuestionId).OnDelete(DeleteBehavior.Cascade);
+        });
+
+        modelBuilder.Entity<HitNoHitAnswer>(e =>
+        {
+            e.ToTable("hit_no_hit_answers");
+            e.HasKey(a => new { a.QuestionId, a.Organisation });
+            e.Property(a => a.Organisation).HasMaxLength(64);
+            e.Property(a => a.State).HasMaxLength(16);
         });
 
         // Hash chain, signed checkpoints and retention columns (docs/audit.md).

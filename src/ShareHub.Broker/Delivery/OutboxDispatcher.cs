@@ -140,9 +140,14 @@ public sealed class OutboxDispatcher(
         using var dispatch = Observability.DeliveryTracing.StartDispatch(row);
         try
         {
-            var message = JsonSerializer.Deserialize<DeliverSignal>(row.MessageJson)
-                ?? throw new InvalidOperationException($"Outbox row {row.Id} holds no message.");
-            message = message with { AuditEntryId = row.AuditEntryId };
+            // Signal deliveries and case events travel the same way; the audit entry id is known only after commit.
+            object message = row.MessageType switch
+            {
+                OutboxMessageTypes.CaseEvent => (JsonSerializer.Deserialize<DeliverCaseEvent>(row.MessageJson)
+                    ?? throw new InvalidOperationException($"Outbox row {row.Id} holds no message.")) with { AuditEntryId = row.AuditEntryId },
+                _ => (JsonSerializer.Deserialize<DeliverSignal>(row.MessageJson)
+                    ?? throw new InvalidOperationException($"Outbox row {row.Id} holds no message.")) with { AuditEntryId = row.AuditEntryId },
+            };
 
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(SendTimeout);

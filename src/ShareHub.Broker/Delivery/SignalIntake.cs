@@ -23,9 +23,10 @@ public sealed class SignalIntake(HubDbContext db, PolicyStore policies, Partners
     /// <param name="provider">The caller's organisation (from its identity, never from the body).</param>
     /// <param name="actor">The calling client or user, for the audit trail.</param>
     /// <param name="request">The validated request.</param>
+    /// <param name="caseOfSignal">The open case the request names (resolved by <see cref="Cases.CaseWorkflow.ForSignalAsync"/>), or null.</param>
     /// <param name="idempotency">The submitter's idempotency key and the request hash, if it sent a key.</param>
     /// <param name="cancellationToken">Cancels before commit only.</param>
-    public async Task<SubmitSignalResponse> SubmitAsync(string provider, string actor, SubmitSignalRequest request, (string Key, string RequestHash)? idempotency, CancellationToken cancellationToken)
+    public async Task<SubmitSignalResponse> SubmitAsync(string provider, string actor, SubmitSignalRequest request, Case? caseOfSignal, (string Key, string RequestHash)? idempotency, CancellationToken cancellationToken)
     {
         var policy = policies.Current; // one snapshot for all recipients of this signal
         var now = time.GetUtcNow();
@@ -54,8 +55,9 @@ public sealed class SignalIntake(HubDbContext db, PolicyStore policies, Partners
         };
         db.Signals.Add(signal);
 
-        // Cases arrive with the case workflow; until then a reference carries no phase or participants.
-        var caseContext = request.CaseReference is null ? null : new CaseContext(request.CaseReference, null, []);
+        // The policy sees the case as it is now: its phase and participants (phase rules, recipient-in-case).
+        var caseContext = caseOfSignal is null ? null : Cases.CaseWorkflow.ContextOf(caseOfSignal);
+
         var decided = new List<(string Recipient, Decision Decision, AuditEntry Audit, Guid? DeliveryId)>();
 
         foreach (var recipient in request.Recipients!)
@@ -109,6 +111,13 @@ public sealed class SignalIntake(HubDbContext db, PolicyStore policies, Partners
         // Retention (docs/audit.md): the payload is kept until the last permitted delivery's retention ends; when every
         // recipient was refused nothing was shared, so it is kept only for a short grace period.
         var permits = decided.Where(d => d.DeliveryId is not null).ToList();
+        if (caseOfSignal is not null && permits.Count > 0)
+        {
+            // Shared within a case: linked to it, so its retention clock starts only when the case is closed. A signal
+            // nobody was permitted to receive is not linked and keeps its short grace period.
+            db.CaseSignals.Add(new CaseSignal { CaseId = caseOfSignal.Id, SignalId = signal.Id });
+        }
+
         signal.RetainUntil = permits.Count == 0
             ? now + TimeSpan.FromMinutes(retention.Value.RefusedSignalRetentionMinutes)
             : permits.Max(d => now + (d.Decision.Obligations.Retention ?? TimeSpan.FromDays(retention.Value.DefaultRetentionDays)));
@@ -133,6 +142,33 @@ public sealed class SignalIntake(HubDbContext db, PolicyStore policies, Partners
                 d.Decision.LegalGround?.Citation,
                 d.DeliveryId,
                 d.Audit.Id))]);
+    }
+
+    /// <summary>
+    /// Audits a signal refused because of its case reference (unknown case, provider not taking part, case closed).
+    /// Nothing else is stored: the payload and the identifier are not kept, only the subject's pseudonym.
+    /// </summary>
+    public async Task RecordCaseRefusalAsync(string provider, string actor, SubmitSignalRequest request, Cases.CaseRefusal refusal, CancellationToken cancellationToken)
+    {
+        db.AuditEntries.Add(new AuditEntry
+        {
+            Kind = AuditKinds.CaseReferenceRefused,
+            RecordedAt = time.GetUtcNow(),
+            ActorOrganisation = provider,
+            Actor = actor,
+            Provider = provider,
+            Category = request.Category,
+            Purpose = request.Purpose,
+            CaseReference = request.CaseReference,
+            SubjectType = request.Subject!.Type,
+            SubjectPseudonym = ObligationApplier.Pseudonymise(request.Subject.Type!, request.Subject.Id!, key.Key),
+            Outcome = "rejected",
+            ReasonCode = refusal.Code,
+            Explanation = refusal.Detail,
+            PolicyVersion = policies.Current.Version,
+            TraceId = Activity.Current?.TraceId.ToHexString(),
+        });
+        await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

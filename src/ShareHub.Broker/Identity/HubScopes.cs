@@ -20,10 +20,13 @@ public static class HubScopes
     /// <summary>Administer the policy set.</summary>
     public const string PolicyAdmin = "policy:admin";
 
-    /// <summary>Every scope the authorization server knows.</summary>
-    public static readonly IReadOnlyList<string> All = [SignalsSubmit, DeliveriesRead, AuditRead, PolicyAdmin];
+    /// <summary>Open, advance and close cases, ask hit/no-hit questions, read the bits (RIEC analysts).</summary>
+    public const string CasesManage = "cases:manage";
 
-    /// <summary>A person working on cases for an organisation: submits signals.</summary>
+    /// <summary>Every scope the authorization server knows.</summary>
+    public static readonly IReadOnlyList<string> All = [SignalsSubmit, DeliveriesRead, AuditRead, PolicyAdmin, CasesManage];
+
+    /// <summary>A person working on cases for an organisation: submits signals and manages cases.</summary>
     public const string AnalystRole = "analyst";
 
     /// <summary>A partner's system: submits signals and takes deliveries.</summary>
@@ -39,7 +42,7 @@ public static class HubScopes
     /// <summary>The scopes a role may request unless a registration names them explicitly (least privilege).</summary>
     public static IEnumerable<string> DefaultScopes(IEnumerable<string> roles) => roles.SelectMany(role => role switch
     {
-        AnalystRole => [SignalsSubmit],
+        AnalystRole => [SignalsSubmit, CasesManage],
         PartnerSystemRole => [SignalsSubmit, DeliveriesRead],
         HubClaims.PrivacyOfficerRole or HubClaims.PartnershipPrivacyOfficerRole => [AuditRead],
         PolicyAdminRole => [PolicyAdmin],

@@ -29,6 +29,9 @@ public static class IdentityExtensions
     /// <summary>Authorisation policy: may acknowledge the caller's own deliveries.</summary>
     public const string DeliveriesPolicy = HubScopes.DeliveriesRead;
 
+    /// <summary>Authorisation policy: an analyst with the <c>cases:manage</c> scope.</summary>
+    public const string CasesPolicy = HubScopes.CasesManage;
+
     /// <summary>Registers the authorization server, token validation, authentication schemes and policies.</summary>
     public static WebApplicationBuilder AddHubIdentity(this WebApplicationBuilder builder, ShareHubOptions settings)
     {
@@ -110,6 +113,9 @@ public static class IdentityExtensions
         services.AddAuthorizationBuilder()
             .AddPolicy(HubClaims.SubmitPolicy, p => p.RequireAuthenticatedUser().RequireClaim(HubClaims.Organisation)
                 .RequireAssertion(c => c.User.HasScope(HubScopes.SignalsSubmit)))
+            .AddPolicy(CasesPolicy, p => p.RequireAuthenticatedUser().RequireClaim(HubClaims.Organisation)
+                .RequireRole(HubScopes.AnalystRole)
+                .RequireAssertion(c => c.User.HasScope(HubScopes.CasesManage)))
             .AddPolicy(DeliveriesPolicy, p => p.RequireAuthenticatedUser().RequireClaim(HubClaims.Organisation)
                 .RequireAssertion(c => c.User.HasScope(HubScopes.DeliveriesRead)))
             .AddPolicy(HubClaims.AuditPolicy, p => p.RequireAuthenticatedUser().RequireClaim(HubClaims.Organisation)

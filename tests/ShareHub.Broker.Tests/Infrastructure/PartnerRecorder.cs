@@ -17,6 +17,12 @@ public sealed class PartnerRecorder
     /// <summary>Every delivery that reached a partner handler, with the organisation whose queue it came from.</summary>
     public ConcurrentQueue<(string Organisation, DeliverSignal Delivery)> Handled { get; } = new();
 
+    /// <summary>Every case event that reached a partner handler, with the organisation whose queue it came from.</summary>
+    public ConcurrentQueue<(string Organisation, DeliverCaseEvent Event)> CaseEvents { get; } = new();
+
+    /// <summary>The case events <paramref name="organisation"/> handled, in arrival order.</summary>
+    public IReadOnlyList<DeliverCaseEvent> CaseEventsOf(string organisation) => [.. CaseEvents.Where(e => e.Organisation == organisation).Select(e => e.Event)];
+
     /// <summary>Every delivery id consumed from any partner queue, redeliveries included.</summary>
     public ConcurrentQueue<(string Organisation, Guid DeliveryId)> Received { get; } = new();
 
@@ -85,6 +91,12 @@ public sealed class PartnerRecorder
             }
 
             recorder.Handled.Enqueue((organisation, delivery));
+        }
+
+        public Task HandleCaseEventAsync(DeliverCaseEvent caseEvent, CancellationToken cancellationToken)
+        {
+            recorder.CaseEvents.Enqueue((organisation, caseEvent));
+            return Task.CompletedTask;
         }
     }
 
