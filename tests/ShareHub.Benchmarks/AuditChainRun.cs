@@ -7,6 +7,7 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using NpgsqlTypes;
 using ShareHub.Broker.Audit;
+using ShareHub.Broker.Configuration;
 using ShareHub.Broker.Data;
 
 namespace ShareHub.Benchmarks;
@@ -97,10 +98,9 @@ internal static class AuditChainRun
         var connectionString = new NpgsqlConnectionStringBuilder(admin) { Database = database }.ConnectionString;
         try
         {
-            var options = new DbContextOptionsBuilder<HubDbContext>().UseNpgsql(connectionString).Options;
-            await using (var db = new HubDbContext(options))
+            await using (var db = HubDatabase.CreateContext(DatabaseProvider.Postgres, connectionString))
             {
-                await db.Database.EnsureCreatedAsync();
+                await db.Database.MigrateAsync();
             }
 
             var load = Stopwatch.StartNew();
@@ -117,7 +117,7 @@ internal static class AuditChainRun
             var verifier = new AuditVerifier(signing, TimeProvider.System);
             for (var pass = 1; pass <= 3; pass++)
             {
-                await using var db = new HubDbContext(options);
+                await using var db = HubDatabase.CreateContext(DatabaseProvider.Postgres, connectionString);
                 var watch = Stopwatch.StartNew();
                 var result = await verifier.VerifyAsync(db, CancellationToken.None);
                 var seconds = watch.Elapsed.TotalSeconds;

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Versioned EF Core migrations of the hub's database, one set per provider (docs/architecture.md "Schema management").
+#
+#   bash eng/migrations.sh add <Name>     add migration <Name> for SQLite, PostgreSQL and SQL Server in one go
+#   bash eng/migrations.sh list           list each provider's migrations
+#   bash eng/migrations.sh remove         remove the last migration of every provider (only if never applied anywhere)
+#   bash eng/migrations.sh script [from]  idempotent SQL scripts for DBAs into artifacts/migrations/ (all providers)
+#   bash eng/migrations.sh check          fail if the model has changes that no migration covers (any provider)
+#
+# No database server is needed: the design-time factories (src/ShareHub.Broker/Data/HubDbContexts.cs) build each
+# provider's model offline. dotnet-ef comes from the repository's tool manifest (dotnet-tools.json).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+project=src/ShareHub.Broker/ShareHub.Broker.csproj
+providers=(Sqlite Postgres SqlServer)
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+usage() {
+  sed -n '4,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+ef() {
+  dotnet tool run dotnet-ef -- "$@" --project "$project" --startup-project "$project" --configuration Release --no-build
+}
+
+build() {
+  dotnet tool restore >/dev/null
+  dotnet build "$project" -c Release -nologo -v quiet -clp:NoSummary
+}
+
+command="${1:-}"
+case "$command" in
+  add)
+    name="${2:-}"
+    [[ "$name" =~ ^[A-Z][A-Za-z0-9]*$ ]] || { echo "migration name: PascalCase letters and digits, e.g. AddCases" >&2; exit 2; }
+    build
+    for provider in "${providers[@]}"; do
+      echo "== $provider: $name"
+      ef migrations add "$name" --context "${provider}HubDbContext" \
+        --output-dir "Data/Migrations/$provider" --namespace "ShareHub.Broker.Data.Migrations.$provider"
+      # A later migration may need the previous one built in (the model snapshot); build after each provider.
+      dotnet build "$project" -c Release -nologo -v quiet -clp:NoSummary
+    done
+    echo "Review the generated files under src/ShareHub.Broker/Data/Migrations/, then run: bash eng/migrations.sh check"
+    ;;
+  list)
+    build
+    for provider in "${providers[@]}"; do
+      echo "== $provider"
+      ef migrations list --context "${provider}HubDbContext" --no-connect
+    done
+    ;;
+  remove)
+    build
+    for provider in "${providers[@]}"; do
+      echo "== $provider"
+      # --force: do not connect to a database to see whether it was applied (there is none at design time).
+      ef migrations remove --context "${provider}HubDbContext" --force
+    done
+    ;;
+  script)
+    from="${2:-0}"
+    build
+    mkdir -p artifacts/migrations
+    for provider in "${providers[@]}"; do
+      out="artifacts/migrations/${provider,,}.sql"
+      ef migrations script "$from" --idempotent --context "${provider}HubDbContext" --output "$out"
+      echo "$out"
+    done
+    ;;
+  check)
+    build
+    failed=0
+    for provider in "${providers[@]}"; do
+      echo "== $provider"
+      ef migrations has-pending-model-changes --context "${provider}HubDbContext" || failed=1
+    done
+    exit "$failed"
+    ;;
+  *)
+    usage
+    ;;
+esac
