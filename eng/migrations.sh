@@ -39,11 +39,11 @@ case "$command" in
     build
     for provider in "${providers[@]}"; do
       echo "== $provider: $name"
-      ef migrations add "$name" --context "${provider}HubDbContext" \
-        --output-dir "Data/Migrations/$provider" --namespace "ShareHub.Broker.Data.Migrations.$provider"
-      # A later migration may need the previous one built in (the model snapshot); build after each provider.
-      dotnet build "$project" -c Release -nologo -v quiet -clp:NoSummary
+      # Namespace ShareHub.Broker.Data.Migrations.<provider> follows from the folder; later migrations go beside the first.
+      ef migrations add "$name" --context "${provider}HubDbContext" --output-dir "Data/Migrations/$provider"
     done
+    # The providers' migrations are independent of each other: one build at the end proves they compile.
+    dotnet build "$project" -c Release -nologo -v quiet -clp:NoSummary
     echo "Review the generated files under src/ShareHub.Broker/Data/Migrations/, then run: bash eng/migrations.sh check"
     ;;
   list)

@@ -11,7 +11,7 @@ using ShareHub.Broker.Data;
 namespace ShareHub.Broker.Data.Migrations.Sqlite
 {
     [DbContext(typeof(SqliteHubDbContext))]
-    [Migration("20261125111009_InitialCreate")]
+    [Migration("20261125111339_InitialCreate")]
     partial class InitialCreate
     {
         /// <inheritdoc />

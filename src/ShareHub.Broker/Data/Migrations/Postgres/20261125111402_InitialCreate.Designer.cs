@@ -12,7 +12,7 @@ using ShareHub.Broker.Data;
 namespace ShareHub.Broker.Data.Migrations.Postgres
 {
     [DbContext(typeof(PostgresHubDbContext))]
-    [Migration("20261125111027_InitialCreate")]
+    [Migration("20261125111402_InitialCreate")]
     partial class InitialCreate
     {
         /// <inheritdoc />

@@ -12,7 +12,7 @@ using ShareHub.Broker.Data;
 namespace ShareHub.Broker.Data.Migrations.SqlServer
 {
     [DbContext(typeof(SqlServerHubDbContext))]
-    [Migration("20261125111045_InitialCreate")]
+    [Migration("20261125111444_InitialCreate")]
     partial class InitialCreate
     {
         /// <inheritdoc />
