@@ -213,10 +213,11 @@ internal static class AuditChainRun
             await copy.CompleteAsync();
         }
 
-        await using var insert = new NpgsqlCommand("INSERT INTO audit_chain_head (\"Id\", \"Sequence\", \"Hash\") VALUES (1, @s, @h)", connection);
-        insert.Parameters.AddWithValue("s", (long)entries.Count);
-        insert.Parameters.AddWithValue("h", head);
-        await insert.ExecuteNonQueryAsync();
+        // The migration created the empty chain's head row: move it to the loaded chain's head.
+        await using var update = new NpgsqlCommand("UPDATE audit_chain_head SET \"Sequence\" = @s, \"Hash\" = @h WHERE \"Id\" = 1", connection);
+        update.Parameters.AddWithValue("s", (long)entries.Count);
+        update.Parameters.AddWithValue("h", head);
+        await update.ExecuteNonQueryAsync();
     }
 
     private static async Task WriteAsync(NpgsqlBinaryImporter copy, string? value)

@@ -246,6 +246,14 @@ namespace ShareHub.Broker.Data.Migrations.Postgres
                     b.HasKey("Id");
 
                     b.ToTable("audit_chain_head", (string)null);
+
+                    b.HasData(
+                        new
+                        {
+                            Id = 1,
+                            Hash = new byte[] { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+                            Sequence = 0L
+                        });
                 });
 
             modelBuilder.Entity("ShareHub.Broker.Audit.AuditCheckpoint", b =>

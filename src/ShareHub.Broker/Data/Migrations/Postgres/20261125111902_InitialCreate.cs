@@ -262,6 +262,11 @@ namespace ShareHub.Broker.Data.Migrations.Postgres
                         principalColumn: "Id");
                 });
 
+            migrationBuilder.InsertData(
+                table: "audit_chain_head",
+                columns: new[] { "Id", "Hash", "Sequence" },
+                values: new object[] { 1, new byte[] { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }, 0L });
+
             migrationBuilder.CreateIndex(
                 name: "IX_OpenIddictApplications_ClientId",
                 table: "OpenIddictApplications",

@@ -261,6 +261,11 @@ namespace ShareHub.Broker.Data.Migrations.Sqlite
                         principalColumn: "Id");
                 });
 
+            migrationBuilder.InsertData(
+                table: "audit_chain_head",
+                columns: new[] { "Id", "Hash", "Sequence" },
+                values: new object[] { 1, new byte[] { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }, 0L });
+
             migrationBuilder.CreateIndex(
                 name: "IX_OpenIddictApplications_ClientId",
                 table: "OpenIddictApplications",

@@ -12,7 +12,7 @@ using ShareHub.Broker.Data;
 namespace ShareHub.Broker.Data.Migrations.Postgres
 {
     [DbContext(typeof(PostgresHubDbContext))]
-    [Migration("20261125111402_InitialCreate")]
+    [Migration("20261125111902_InitialCreate")]
     partial class InitialCreate
     {
         /// <inheritdoc />
@@ -249,6 +249,14 @@ namespace ShareHub.Broker.Data.Migrations.Postgres
                     b.HasKey("Id");
 
                     b.ToTable("audit_chain_head", (string)null);
+
+                    b.HasData(
+                        new
+                        {
+                            Id = 1,
+                            Hash = new byte[] { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+                            Sequence = 0L
+                        });
                 });
 
             modelBuilder.Entity("ShareHub.Broker.Audit.AuditCheckpoint", b =>
