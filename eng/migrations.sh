@@ -3,7 +3,7 @@
 #
 #   bash eng/migrations.sh add <Name>     add migration <Name> for SQLite, PostgreSQL and SQL Server in one go
 #   bash eng/migrations.sh list           list each provider's migrations
-#   bash eng/migrations.sh remove         remove the last migration of every provider (only if never applied anywhere)
+#   bash eng/migrations.sh remove         remove the last migration of every provider (only one never merged or applied)
 #   bash eng/migrations.sh script [from]  idempotent SQL scripts for DBAs into artifacts/migrations/ (all providers)
 #   bash eng/migrations.sh check          fail if the model has changes that no migration covers (any provider)
 #
@@ -57,8 +57,9 @@ case "$command" in
     build
     for provider in "${providers[@]}"; do
       echo "== $provider"
-      # --force: do not connect to a database to see whether it was applied (there is none at design time).
-      ef migrations remove --context "${provider}HubDbContext" --force
+      # dotnet ef tries the design-time connection to see whether the migration was applied; there is no server at
+      # design time, so it says it cannot tell and removes it. Never remove a migration that left this repository.
+      ef migrations remove --context "${provider}HubDbContext"
     done
     ;;
   script)

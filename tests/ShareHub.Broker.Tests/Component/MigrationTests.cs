@@ -131,6 +131,18 @@ public sealed class MigrationTests : IDisposable
         Assert.Contains("DELETE FROM \"__EFMigrationsLock\"", error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task SqlServerConnection_FailsOnTheNetwork_NotOnGlobalizationInvariantMode()
+    {
+        // No SQL Server here: nothing listens on loopback port 1. SqlClient refuses to open any connection when the
+        // process runs in globalization-invariant mode (NotSupportedException); the hub must reach the network step.
+        await using var db = HubDatabase.CreateContext(DatabaseProvider.SqlServer, "Server=tcp:127.0.0.1,1;Database=ShareHub;Connect Timeout=2;Encrypt=False");
+
+        var error = await Record.ExceptionAsync(() => db.Database.OpenConnectionAsync());
+
+        Assert.IsType<Microsoft.Data.SqlClient.SqlException>(error);
+    }
+
     private (ShareHubOptions Settings, string File) Sqlite(string name)
     {
         var file = Path.Combine(_folder, name + ".db");
