@@ -4,7 +4,7 @@
 #   bash eng/migrations.sh add <Name>     add migration <Name> for SQLite, PostgreSQL and SQL Server in one go
 #   bash eng/migrations.sh list           list each provider's migrations
 #   bash eng/migrations.sh remove         remove the last migration of every provider (only one never merged or applied)
-#   bash eng/migrations.sh script [from]  idempotent SQL scripts for DBAs into artifacts/migrations/ (all providers)
+#   bash eng/migrations.sh script [from]  SQL scripts for DBAs into artifacts/migrations/ (idempotent for PostgreSQL and SQL Server)
 #   bash eng/migrations.sh check          fail if the model has changes that no migration covers (any provider)
 #
 # No database server is needed: the design-time factories (src/ShareHub.Broker/Data/HubDbContexts.cs) build each
@@ -68,7 +68,10 @@ case "$command" in
     mkdir -p artifacts/migrations
     for provider in "${providers[@]}"; do
       out="artifacts/migrations/${provider,,}.sql"
-      ef migrations script "$from" --idempotent --context "${provider}HubDbContext" --output "$out"
+      # EF Core cannot make idempotent scripts for SQLite; its script runs from <from> (default: empty) to the latest.
+      idempotent=--idempotent
+      [[ "$provider" == Sqlite ]] && idempotent=
+      ef migrations script "$from" $idempotent --context "${provider}HubDbContext" --output "$out"
       echo "$out"
     done
     ;;

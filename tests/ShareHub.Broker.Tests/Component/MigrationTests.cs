@@ -1,6 +1,7 @@
 using System.Globalization;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Migrations;
 using Microsoft.Extensions.Time.Testing;
 using ShareHub.Broker.Configuration;
@@ -129,6 +130,23 @@ public sealed class MigrationTests : IDisposable
 
         Assert.Contains("died while migrating", error.Message, StringComparison.Ordinal);
         Assert.Contains("DELETE FROM \"__EFMigrationsLock\"", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SqlServerIdempotentScript_CreatesEveryTableOfTheModel_GuardedByTheMigrationsHistory()
+    {
+        // SQL Server cannot run here: check the T-SQL a DBA would be given (deploy/README.md) instead.
+        using var db = HubDatabase.CreateContext(DatabaseProvider.SqlServer, "Server=never-opened.invalid;Database=ShareHub");
+        var script = db.GetService<IMigrator>().GenerateScript(options: MigrationsSqlGenerationOptions.Idempotent);
+
+        Assert.StartsWith("IF OBJECT_ID(N'[__EFMigrationsHistory]') IS NULL", script.TrimStart('\uFEFF'), StringComparison.Ordinal);
+        foreach (var table in db.Model.GetEntityTypes().Select(e => e.GetTableName()).Distinct())
+        {
+            Assert.Contains($"CREATE TABLE [{table}] (", script, StringComparison.Ordinal);
+        }
+
+        Assert.Contains("INSERT INTO [audit_chain_head] ([Id], [Hash], [Sequence])", script, StringComparison.Ordinal);
+        Assert.All(db.Database.GetMigrations(), id => Assert.Contains($"WHERE [MigrationId] = N'{id}'", script, StringComparison.Ordinal));
     }
 
     [Fact]
