@@ -121,7 +121,7 @@ public sealed class MigrationTests : IDisposable
 
         // What EF Core's SQLite lock leaves when the process is killed between taking and releasing it.
         var taken = new DateTimeOffset(2026, 11, 1, 12, 0, 0, TimeSpan.Zero);
-        await ExecuteAsync(file, "CREATE TABLE IF NOT EXISTS \"__EFMigrationsLock\" (\"Id\" INTEGER NOT NULL CONSTRAINT \"PK___EFMigrationsLock\" PRIMARY KEY, \"Timestamp\" TEXT NOT NULL);"
+        await AuditTestKit.SqliteAsync(file, "CREATE TABLE IF NOT EXISTS \"__EFMigrationsLock\" (\"Id\" INTEGER NOT NULL CONSTRAINT \"PK___EFMigrationsLock\" PRIMARY KEY, \"Timestamp\" TEXT NOT NULL);"
             + $"INSERT INTO \"__EFMigrationsLock\" (\"Id\", \"Timestamp\") VALUES (1, '{taken.ToString("yyyy-MM-dd HH:mm:ss.FFFFFFFzzz", CultureInfo.InvariantCulture)}');");
 
         await using var again = HubDatabase.CreateContext(DatabaseProvider.Sqlite, settings.ConnectionString);
@@ -174,15 +174,6 @@ public sealed class MigrationTests : IDisposable
         await using var command = connection.CreateCommand();
         command.CommandText = sql;
         return (T)(await command.ExecuteScalarAsync())!;
-    }
-
-    private static async Task ExecuteAsync(string file, string sql)
-    {
-        await using var connection = new SqliteConnection($"Data Source={file};Pooling=False");
-        await connection.OpenAsync();
-        await using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        await command.ExecuteNonQueryAsync();
     }
 
     public void Dispose()
