@@ -110,16 +110,14 @@ public static class HubDatabase
     /// </summary>
     private static async Task RefuseUnmanagedSchemaAsync(HubDbContext db, ShareHubOptions settings, CancellationToken cancellationToken)
     {
-        if ((await db.Database.GetAppliedMigrationsAsync(cancellationToken).ConfigureAwait(false)).Any())
-        {
-            return;
-        }
-
+        // Table first, history second: another instance migrating right now commits the table together with its
+        // history row, so once the table is visible here the row is too (the other order could see neither the row
+        // nor, a moment later, both, and refuse a database that is being migrated properly).
         var sql = settings.Database == DatabaseProvider.Sqlite
             ? $"SELECT count(*) AS \"Value\" FROM sqlite_master WHERE type = 'table' AND name = '{MarkerTable}'"
             : $"SELECT count(*) AS \"Value\" FROM information_schema.tables WHERE table_name = '{MarkerTable}'";
         var tables = await db.Database.SqlQueryRaw<int>(sql).ToListAsync(cancellationToken).ConfigureAwait(false);
-        if (tables.Sum() == 0)
+        if (tables.Sum() == 0 || (await db.Database.GetAppliedMigrationsAsync(cancellationToken).ConfigureAwait(false)).Any())
         {
             return;
         }
