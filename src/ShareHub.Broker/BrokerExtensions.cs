@@ -38,8 +38,8 @@ public static class BrokerExtensions
         services.AddSingleton(TimeProvider.System);
 
         // The provider's own context type (its migrations: Data/Migrations/<provider>). Every SaveChanges that adds audit
-        // entries appends them to the hash chain (Audit/AuditChainInterceptor.cs); MetricsInterceptor counts saves.
-        services.AddHubDbContext(settings, (sp, options) => options.AddInterceptors(sp.GetRequiredService<AuditChainInterceptor>(), sp.GetRequiredService<MetricsInterceptor>()));
+        // entries appends them to the hash chain (Audit/AuditChainInterceptor.cs).
+        services.AddHubDbContext(settings, (sp, options) => options.AddInterceptors(sp.GetRequiredService<AuditChainInterceptor>()));
         builder.AddAudit();
 
         services.AddSingleton<PolicyStore>();

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
 using ShareHub.Broker.Configuration;
 using ShareHub.Broker.Identity;
 
@@ -20,7 +21,9 @@ public static class HubDatabase
 
     /// <summary>
     /// Registers <see cref="HubDbContext"/> as the subclass for <paramref name="settings"/>' provider, so every
-    /// consumer of <see cref="HubDbContext"/> gets the context whose migrations match the database.
+    /// consumer of <see cref="HubDbContext"/> gets the context whose migrations match the database. Options added
+    /// elsewhere with <c>services.ConfigureDbContext&lt;HubDbContext&gt;(…)</c> (e.g. the metrics interceptor) are
+    /// applied too: EF Core would otherwise look for them under the subclass's type only.
     /// </summary>
     /// <param name="services">The service collection.</param>
     /// <param name="settings">Provider and connection string.</param>
@@ -28,7 +31,15 @@ public static class HubDatabase
     public static IServiceCollection AddHubDbContext(this IServiceCollection services, ShareHubOptions settings, Action<IServiceProvider, DbContextOptionsBuilder> configure)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        void Options(IServiceProvider sp, DbContextOptionsBuilder options) => configure(sp, UseProvider(options, settings.Database, settings.ConnectionString));
+        void Options(IServiceProvider sp, DbContextOptionsBuilder options)
+        {
+            configure(sp, UseProvider(options, settings.Database, settings.ConnectionString));
+            foreach (var configuration in sp.GetServices<IDbContextOptionsConfiguration<HubDbContext>>())
+            {
+                configuration.Configure(sp, options);
+            }
+        }
+
         return settings.Database switch
         {
             DatabaseProvider.Postgres => services.AddDbContext<HubDbContext, PostgresHubDbContext>(Options),

@@ -41,7 +41,8 @@ public static class ObservabilityExtensions
 
         services.AddMetrics();
         services.AddSingleton<HubMetrics>();
-        services.AddSingleton<MetricsInterceptor>(); // added to the hub's DbContext in BrokerExtensions.AddBroker
+        services.AddSingleton<MetricsInterceptor>();
+        services.ConfigureDbContext<HubDbContext>((sp, options) => options.AddInterceptors(sp.GetRequiredService<MetricsInterceptor>()));
         services.AddHostedService<OutboxDepthSampler>();
         services.AddSendObserver<DeliveryLagObserver>();
 
