@@ -37,8 +37,9 @@ public static class BrokerExtensions
         services.AddSingleton<IValidateOptions<ShareHubOptions>, ShareHubOptionsValidator>();
         services.AddSingleton(TimeProvider.System);
 
-        // Every SaveChanges that adds audit entries appends them to the hash chain (Audit/AuditChainInterceptor.cs).
-        services.AddDbContext<HubDbContext>((sp, options) => UseDatabase(options, settings).AddInterceptors(sp.GetRequiredService<AuditChainInterceptor>()));
+        // The provider's own context type (its migrations: Data/Migrations/<provider>). Every SaveChanges that adds audit
+        // entries appends them to the hash chain (Audit/AuditChainInterceptor.cs).
+        services.AddHubDbContext(settings, (sp, options) => options.AddInterceptors(sp.GetRequiredService<AuditChainInterceptor>()));
         builder.AddAudit();
 
         services.AddSingleton<PolicyStore>();
@@ -100,25 +101,6 @@ public static class BrokerExtensions
         cfg.ConfigureEndpoints(context);
     }
 
-    private static DbContextOptionsBuilder UseDatabase(DbContextOptionsBuilder options, ShareHubOptions settings)
-    {
-        switch (settings.Database)
-        {
-            case DatabaseProvider.Postgres:
-                options.UseNpgsql(settings.ConnectionString);
-                break;
-            case DatabaseProvider.SqlServer:
-                options.UseSqlServer(settings.ConnectionString);
-                break;
-            default:
-                options.UseSqlite(settings.ConnectionString);
-                break;
-        }
-
-        options.UseHubIdentityStore();
-        return options;
-    }
-
     // Authentication (OpenIddict tokens, or the explicit Development header scheme), policies, rate limiting: Identity/.
     private static void AddSecurity(WebApplicationBuilder builder, ShareHubOptions settings) => builder.AddHubIdentity(settings);
 
@@ -144,8 +126,9 @@ public static class BrokerExtensions
     }
 
     /// <summary>
-    /// Prepares storage and loads the policy set before the host starts serving. An invalid policy set or an
-    /// unreachable database stops the hub here with a message saying what is wrong.
+    /// Migrates the database to this version's schema and loads the policy set before the host starts serving. An
+    /// invalid policy set, an unreachable database or a schema that migrations do not manage stops the hub here with a
+    /// message saying what is wrong.
     /// </summary>
     public static async Task InitialiseBrokerAsync(this WebApplication app, CancellationToken cancellationToken = default)
     {
@@ -153,7 +136,7 @@ public static class BrokerExtensions
         using (var scope = app.Services.CreateScope())
         {
             var db = scope.ServiceProvider.GetRequiredService<HubDbContext>();
-            await HubDatabase.EnsureReadyAsync(db, settings, cancellationToken).ConfigureAwait(false);
+            await HubDatabase.MigrateAsync(db, settings, app.Services.GetRequiredService<TimeProvider>(), cancellationToken).ConfigureAwait(false);
         }
 
         var policies = app.Services.GetRequiredService<PolicyStore>();

@@ -4,7 +4,9 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using ShareHub.Broker;
+using ShareHub.Broker.Configuration;
 using ShareHub.Broker.Data;
 using ShareHub.Broker.Identity;
 using ShareHub.Policies;
@@ -204,7 +206,7 @@ internal static class PartnerCommands
         builder.AddBroker();
         await using var app = builder.Build();
         using var scope = app.Services.CreateScope();
-        await scope.ServiceProvider.GetRequiredService<HubDbContext>().Database.EnsureCreatedAsync();
+        await HubDatabase.MigrateAsync(scope.ServiceProvider.GetRequiredService<HubDbContext>(), app.Services.GetRequiredService<IOptions<ShareHubOptions>>().Value, TimeProvider.System, CancellationToken.None);
         return await action(scope.ServiceProvider);
     }
 

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using NpgsqlTypes;
 using ShareHub.Broker.Audit;
+using ShareHub.Broker.Configuration;
 using ShareHub.Broker.Data;
 
 namespace ShareHub.Benchmarks;
@@ -109,10 +110,9 @@ internal static class AuditChainRun
         var connectionString = new NpgsqlConnectionStringBuilder(admin) { Database = database }.ConnectionString;
         try
         {
-            var options = new DbContextOptionsBuilder<HubDbContext>().UseNpgsql(connectionString).Options;
-            await using (var db = new HubDbContext(options))
+            await using (var db = HubDatabase.CreateContext(DatabaseProvider.Postgres, connectionString))
             {
-                await db.Database.EnsureCreatedAsync();
+                await db.Database.MigrateAsync();
             }
 
             var load = Stopwatch.StartNew();
@@ -127,10 +127,10 @@ internal static class AuditChainRun
 
             using var signing = new AuditSigningKey(Options.Create(new AuditOptions { SigningKeyPath = keyPath }), NullLogger<AuditSigningKey>.Instance);
             var verifier = new AuditVerifier(signing, TimeProvider.System);
-            await VerifyPassesAsync(output, verifier, options, "without checkpoints");
+            await VerifyPassesAsync(output, verifier, connectionString, "without checkpoints");
 
             // The hub signs a checkpoint every 1,000 entries (AuditOptions.CheckpointEveryEntries): verify with those too.
-            await using (var db = new HubDbContext(options))
+            await using (var db = HubDatabase.CreateContext(DatabaseProvider.Postgres, connectionString))
             {
                 for (var at = 1000; at <= count; at += 1000)
                 {
@@ -148,7 +148,7 @@ internal static class AuditChainRun
                 await db.SaveChangesAsync();
             }
 
-            await VerifyPassesAsync(output, verifier, options, $"with {count / 1000:N0} signed checkpoints");
+            await VerifyPassesAsync(output, verifier, connectionString, $"with {count / 1000:N0} signed checkpoints");
             File.Delete(keyPath);
         }
         finally
@@ -162,11 +162,11 @@ internal static class AuditChainRun
         return 0;
     }
 
-    private static async Task VerifyPassesAsync(TextWriter output, AuditVerifier verifier, DbContextOptions<HubDbContext> options, string what)
+    private static async Task VerifyPassesAsync(TextWriter output, AuditVerifier verifier, string connectionString, string what)
     {
         for (var pass = 1; pass <= 3; pass++)
         {
-            await using var db = new HubDbContext(options);
+            await using var db = HubDatabase.CreateContext(DatabaseProvider.Postgres, connectionString);
             var watch = Stopwatch.StartNew();
             var result = await verifier.VerifyAsync(db, CancellationToken.None);
             var seconds = watch.Elapsed.TotalSeconds;
@@ -254,10 +254,11 @@ internal static class AuditChainRun
             await copy.CompleteAsync();
         }
 
-        await using var insert = new NpgsqlCommand("INSERT INTO audit_chain_head (\"Id\", \"Sequence\", \"Hash\") VALUES (1, @s, @h)", connection);
-        insert.Parameters.AddWithValue("s", (long)entries.Count);
-        insert.Parameters.AddWithValue("h", head);
-        await insert.ExecuteNonQueryAsync();
+        // The migration created the empty chain's head row: move it to the loaded chain's head.
+        await using var update = new NpgsqlCommand("UPDATE audit_chain_head SET \"Sequence\" = @s, \"Hash\" = @h WHERE \"Id\" = 1", connection);
+        update.Parameters.AddWithValue("s", (long)entries.Count);
+        update.Parameters.AddWithValue("h", head);
+        await update.ExecuteNonQueryAsync();
     }
 
     private static async Task WriteAsync(NpgsqlBinaryImporter copy, string? value)

@@ -235,8 +235,8 @@ internal static class AuditChainHeadStore
             return;
         }
 
-        // First entry ever: create the row. Two first writers racing on PostgreSQL collide on the primary key and one
-        // of them fails and retries like any other transient storage error.
+        // The migrations create the row with the schema (AuditModel: HasData), so this only runs for a database whose
+        // head row was removed by hand. Two writers racing here on PostgreSQL collide on the primary key and one fails.
         var table = db.Model.FindEntityType(typeof(AuditChainHead))!;
         var helper = db.GetService<Microsoft.EntityFrameworkCore.Storage.ISqlGenerationHelper>();
         var sql = $"INSERT INTO {helper.DelimitIdentifier(table.GetTableName()!)} ({helper.DelimitIdentifier("Id")}, {helper.DelimitIdentifier("Sequence")}, {helper.DelimitIdentifier("Hash")}) VALUES ({{0}}, {{1}}, {{2}})";

@@ -94,6 +94,9 @@ public static class AuditModel
             e.HasKey(h => h.Id);
             e.Property(h => h.Id).ValueGeneratedNever();
             e.Property(h => h.Hash).HasMaxLength(AuditHashChain.HashSize);
+            // The empty chain's head is created with the schema (by the migration), so the first writers of a new
+            // database — several instances starting at once — queue on its row lock instead of racing to insert it.
+            e.HasData(new AuditChainHead { Id = AuditChainHead.SingletonId, Sequence = 0, Hash = AuditHashChain.Genesis });
         });
 
         modelBuilder.Entity<AuditCheckpoint>(e =>

@@ -1,15 +1,92 @@
+using System.Globalization;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
 using ShareHub.Broker.Configuration;
+using ShareHub.Broker.Identity;
 
 namespace ShareHub.Broker.Data;
 
-/// <summary>Creates the schema and prepares the embedded SQLite file.</summary>
-internal static class HubDatabase
+/// <summary>
+/// Chooses the provider-specific <see cref="HubDbContext"/> and brings its schema up to date with the versioned EF Core
+/// migrations of that provider (Data/Migrations/Sqlite|Postgres|SqlServer; docs/architecture.md "Schema management").
+/// </summary>
+public static class HubDatabase
 {
-    public static async Task EnsureReadyAsync(HubDbContext db, ShareHubOptions settings, CancellationToken cancellationToken)
+    /// <summary>The table that only a ShareHub schema has; present without a migrations history = created by EnsureCreated.</summary>
+    private const string MarkerTable = "audit_entries";
+
+    /// <summary>A SQLite migration lock row older than this was left by a process that died while migrating.</summary>
+    private static readonly TimeSpan StaleSqliteLock = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Registers <see cref="HubDbContext"/> as the subclass for <paramref name="settings"/>' provider, so every
+    /// consumer of <see cref="HubDbContext"/> gets the context whose migrations match the database. Options added
+    /// elsewhere with <c>services.ConfigureDbContext&lt;HubDbContext&gt;(…)</c> (e.g. the metrics interceptor) are
+    /// applied too: EF Core would otherwise look for them under the subclass's type only.
+    /// </summary>
+    /// <param name="services">The service collection.</param>
+    /// <param name="settings">Provider and connection string.</param>
+    /// <param name="configure">Further options (interceptors), applied after the provider.</param>
+    public static IServiceCollection AddHubDbContext(this IServiceCollection services, ShareHubOptions settings, Action<IServiceProvider, DbContextOptionsBuilder> configure)
     {
-        if (settings.Database == DatabaseProvider.Sqlite)
+        ArgumentNullException.ThrowIfNull(settings);
+        void Options(IServiceProvider sp, DbContextOptionsBuilder options)
+        {
+            configure(sp, UseProvider(options, settings.Database, settings.ConnectionString));
+            foreach (var configuration in sp.GetServices<IDbContextOptionsConfiguration<HubDbContext>>())
+            {
+                configuration.Configure(sp, options);
+            }
+        }
+
+        return settings.Database switch
+        {
+            DatabaseProvider.Postgres => services.AddDbContext<HubDbContext, PostgresHubDbContext>(Options),
+            DatabaseProvider.SqlServer => services.AddDbContext<HubDbContext, SqlServerHubDbContext>(Options),
+            _ => services.AddDbContext<HubDbContext, SqliteHubDbContext>(Options),
+        };
+    }
+
+    /// <summary>The provider and the hub's OpenIddict entities: everything that shapes the model, and nothing else.</summary>
+    public static DbContextOptionsBuilder UseProvider(DbContextOptionsBuilder options, DatabaseProvider provider, string connectionString)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _ = provider switch
+        {
+            DatabaseProvider.Postgres => options.UseNpgsql(connectionString),
+            DatabaseProvider.SqlServer => options.UseSqlServer(connectionString),
+            _ => options.UseSqlite(connectionString),
+        };
+        return options.UseHubIdentityStore();
+    }
+
+    /// <summary>
+    /// A context for <paramref name="provider"/> outside dependency injection (design-time factories, tests, benchmarks):
+    /// the same model as the running hub, without its interceptors — do not add audit entries through it.
+    /// </summary>
+    public static HubDbContext CreateContext(DatabaseProvider provider, string connectionString) => provider switch
+    {
+        DatabaseProvider.Postgres => new PostgresHubDbContext((DbContextOptions<PostgresHubDbContext>)UseProvider(new DbContextOptionsBuilder<PostgresHubDbContext>(), provider, connectionString).Options),
+        DatabaseProvider.SqlServer => new SqlServerHubDbContext((DbContextOptions<SqlServerHubDbContext>)UseProvider(new DbContextOptionsBuilder<SqlServerHubDbContext>(), provider, connectionString).Options),
+        _ => new SqliteHubDbContext((DbContextOptions<SqliteHubDbContext>)UseProvider(new DbContextOptionsBuilder<SqliteHubDbContext>(), provider, connectionString).Options),
+    };
+
+    /// <summary>
+    /// Applies the pending migrations of the configured provider (creating the database and, for SQLite, its folder).
+    /// Several hub instances may start at once: EF Core takes a migration lock first (PostgreSQL
+    /// <c>LOCK TABLE "__EFMigrationsHistory"</c> per migration transaction, SQL Server <c>sp_getapplock</c>, SQLite
+    /// the <c>__EFMigrationsLock</c> row), so one instance migrates and the others find the work done.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The database holds a ShareHub schema that migrations do not manage
+    /// (created by an earlier version with <c>EnsureCreated</c>), or a SQLite migration lock was left by a dead process.</exception>
+    public static async Task MigrateAsync(HubDbContext db, ShareHubOptions settings, TimeProvider time, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(db);
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(time);
+        var sqlite = settings.Database == DatabaseProvider.Sqlite;
+        if (sqlite)
         {
             var file = new SqliteConnectionStringBuilder(settings.ConnectionString).DataSource;
             var folder = Path.GetDirectoryName(Path.GetFullPath(file));
@@ -19,13 +96,78 @@ internal static class HubDatabase
             }
         }
 
-        // Schema creation from the model. Versioned migrations per provider are tracked in the deploy issue.
-        await db.Database.EnsureCreatedAsync(cancellationToken).ConfigureAwait(false);
+        if (await db.Database.CanConnectAsync(cancellationToken).ConfigureAwait(false))
+        {
+            await RefuseUnmanagedSchemaAsync(db, settings, cancellationToken).ConfigureAwait(false);
+            if (sqlite)
+            {
+                await RefuseStaleSqliteLockAsync(db, settings, time, cancellationToken).ConfigureAwait(false);
+            }
+        }
 
-        if (settings.Database == DatabaseProvider.Sqlite)
+        await db.Database.MigrateAsync(cancellationToken).ConfigureAwait(false);
+
+        if (sqlite)
         {
             // WAL: readers do not block the single writer; full fsync on commit keeps durability.
             await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// A schema made by <c>EnsureCreated</c> (ShareHub before versioned migrations) has the tables but no migrations
+    /// history: migrating it would fail on the first <c>CREATE TABLE</c> with a bare "already exists". Say what it is
+    /// and what to do instead.
+    /// </summary>
+    private static async Task RefuseUnmanagedSchemaAsync(HubDbContext db, ShareHubOptions settings, CancellationToken cancellationToken)
+    {
+        // Table first, history second: another instance migrating right now commits the table together with its
+        // history row, so once the table is visible here the row is too (the other order could see neither the row
+        // nor, a moment later, both, and refuse a database that is being migrated properly).
+        var sql = settings.Database == DatabaseProvider.Sqlite
+            ? $"SELECT count(*) AS \"Value\" FROM sqlite_master WHERE type = 'table' AND name = '{MarkerTable}'"
+            : $"SELECT count(*) AS \"Value\" FROM information_schema.tables WHERE table_name = '{MarkerTable}'";
+        var tables = await db.Database.SqlQueryRaw<int>(sql).ToListAsync(cancellationToken).ConfigureAwait(false);
+        if (tables.Sum() == 0 || (await db.Database.GetAppliedMigrationsAsync(cancellationToken).ConfigureAwait(false)).Any())
+        {
+            return;
+        }
+
+        var what = settings.Database == DatabaseProvider.Sqlite
+            ? $"the SQLite file '{new SqliteConnectionStringBuilder(settings.ConnectionString).DataSource}'"
+            : $"the {settings.Database} database";
+        throw new InvalidOperationException(
+            $"{what} holds ShareHub tables ('{MarkerTable}', …) but no EF Core migrations history (__EFMigrationsHistory): it was " +
+            "created by a ShareHub version before versioned migrations (EnsureCreated). The hub will not alter a schema it " +
+            "cannot identify. Development/demo data: delete the file (e.g. .data/sharehub.db with its -wal/-shm files) or drop " +
+            "the database and start again. Data to keep: export the audit trail first (sharehub audit export), then recreate " +
+            "the database, or have a DBA baseline it (deploy/README.md, \"Database schema\").");
+    }
+
+    /// <summary>
+    /// SQLite's migration lock is a row in <c>__EFMigrationsLock</c>, not a session lock: a process killed while
+    /// migrating leaves it behind and every later start would wait for it forever. A row older than
+    /// <see cref="StaleSqliteLock"/> is refused with the way out, never deleted silently (another process may share the file).
+    /// </summary>
+    private static async Task RefuseStaleSqliteLockAsync(HubDbContext db, ShareHubOptions settings, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var exists = await db.Database.SqlQueryRaw<int>("SELECT count(*) AS \"Value\" FROM sqlite_master WHERE type = 'table' AND name = '__EFMigrationsLock'")
+            .ToListAsync(cancellationToken).ConfigureAwait(false);
+        if (exists.Sum() == 0)
+        {
+            return;
+        }
+
+        var stamps = await db.Database.SqlQueryRaw<string>("SELECT \"Timestamp\" AS \"Value\" FROM \"__EFMigrationsLock\"").ToListAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var stamp in stamps)
+        {
+            if (DateTimeOffset.TryParse(stamp, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var taken) && time.GetUtcNow() - taken > StaleSqliteLock)
+            {
+                var file = new SqliteConnectionStringBuilder(settings.ConnectionString).DataSource;
+                throw new InvalidOperationException(
+                    $"The SQLite file '{file}' has held a migration lock since {taken:u}: a ShareHub process died while migrating it. " +
+                    $"When no other ShareHub process uses the file, remove the lock and start again: sqlite3 '{file}' 'DELETE FROM \"__EFMigrationsLock\";'");
+            }
         }
     }
 }

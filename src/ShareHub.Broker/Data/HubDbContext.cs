@@ -3,9 +3,20 @@ using ShareHub.Broker.Audit;
 
 namespace ShareHub.Broker.Data;
 
-/// <summary>The hub's database: signals, audit entries, outbox and acknowledgements.</summary>
-public sealed class HubDbContext(DbContextOptions<HubDbContext> options) : DbContext(options)
+/// <summary>
+/// The hub's database: signals, audit entries, outbox and acknowledgements. Inject this type everywhere; the instance
+/// is always one of the provider-specific subclasses (<see cref="SqliteHubDbContext"/>, <see cref="PostgresHubDbContext"/>,
+/// <see cref="SqlServerHubDbContext"/>), each with its own migrations under <c>Data/Migrations/&lt;provider&gt;</c>
+/// (EF Core "Migrations with Multiple Providers": one context type per provider).
+/// </summary>
+public abstract class HubDbContext : DbContext
 {
+    /// <summary>For the provider-specific subclasses in this assembly only.</summary>
+    private protected HubDbContext(DbContextOptions options)
+        : base(options)
+    {
+    }
+
     /// <summary>Submitted signals.</summary>
     public DbSet<Signal> Signals => Set<Signal>();
 
