@@ -453,6 +453,160 @@ namespace ShareHub.Broker.Data.Migrations.SqlServer
                     b.ToTable("audit_entries", (string)null);
                 });
 
+            modelBuilder.Entity("ShareHub.Broker.Data.Case", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uniqueidentifier");
+
+                    b.Property<DateTimeOffset?>("ClosedAt")
+                        .HasColumnType("datetimeoffset");
+
+                    b.Property<DateTimeOffset?>("EventsPurgedAt")
+                        .HasColumnType("datetimeoffset");
+
+                    b.Property<DateTimeOffset>("OpenedAt")
+                        .HasColumnType("datetimeoffset");
+
+                    b.Property<string>("OpenedBy")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("nvarchar(128)");
+
+                    b.Property<string>("Owner")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("nvarchar(64)");
+
+                    b.Property<string>("Phase")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("nvarchar(16)");
+
+                    b.Property<DateTimeOffset>("PhaseChangedAt")
+                        .HasColumnType("datetimeoffset");
+
+                    b.Property<string>("Reference")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("nvarchar(64)");
+
+                    b.Property<DateTimeOffset?>("RetainUntil")
+                        .HasColumnType("datetimeoffset");
+
+                    b.Property<string>("Weighing")
+                        .IsRequired()
+                        .HasMaxLength(2000)
+                        .HasColumnType("nvarchar(2000)");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("ClosedAt");
+
+                    b.HasIndex("Reference")
+                        .IsUnique();
+
+                    b.HasIndex("RetainUntil");
+
+                    b.ToTable("cases", (string)null);
+                });
+
+            modelBuilder.Entity("ShareHub.Broker.Data.CaseParticipant", b =>
+                {
+                    b.Property<Guid>("CaseId")
+                        .HasColumnType("uniqueidentifier");
+
+                    b.Property<string>("Organisation")
+                        .HasMaxLength(64)
+                        .HasColumnType("nvarchar(64)");
+
+                    b.Property<DateTimeOffset>("AddedAt")
+                        .HasColumnType("datetimeoffset");
+
+                    b.HasKey("CaseId", "Organisation");
+
+                    b.ToTable("case_participants", (string)null);
+                });
+
+            modelBuilder.Entity("ShareHub.Broker.Data.CaseSignal", b =>
+                {
+                    b.Property<Guid>("CaseId")
+                        .HasColumnType("uniqueidentifier");
+
+                    b.Property<Guid>("SignalId")
+                        .HasColumnType("uniqueidentifier");
+
+                    b.HasKey("CaseId", "SignalId");
+
+                    b.HasIndex("SignalId");
+
+                    b.ToTable("case_signals", (string)null);
+                });
+
+            modelBuilder.Entity("ShareHub.Broker.Data.HitNoHitAnswer", b =>
+                {
+                    b.Property<Guid>("QuestionId")
+                        .HasColumnType("uniqueidentifier");
+
+                    b.Property<string>("Organisation")
+                        .HasMaxLength(64)
+                        .HasColumnType("nvarchar(64)");
+
+                    b.Property<DateTimeOffset?>("AnsweredAt")
+                        .HasColumnType("datetimeoffset");
+
+                    b.Property<Guid?>("DeliveryId")
+                        .HasColumnType("uniqueidentifier");
+
+                    b.Property<string>("State")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("nvarchar(16)");
+
+                    b.HasKey("QuestionId", "Organisation");
+
+                    b.ToTable("hit_no_hit_answers", (string)null);
+                });
+
+            modelBuilder.Entity("ShareHub.Broker.Data.HitNoHitQuestion", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uniqueidentifier");
+
+                    b.Property<DateTimeOffset>("AskedAt")
+                        .HasColumnType("datetimeoffset");
+
+                    b.Property<string>("AskedBy")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("nvarchar(64)");
+
+                    b.Property<Guid>("CaseId")
+                        .HasColumnType("uniqueidentifier");
+
+                    b.Property<string>("Category")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("nvarchar(64)");
+
+                    b.Property<string>("SubjectPseudonym")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("nvarchar(64)");
+
+                    b.Property<string>("SubjectType")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("nvarchar(16)");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("CaseId");
+
+                    b.ToTable("hit_no_hit_questions", (string)null);
+                });
+
             modelBuilder.Entity("ShareHub.Broker.Data.OutboxMessage", b =>
                 {
                     b.Property<long>("Id")
@@ -466,6 +620,9 @@ namespace ShareHub.Broker.Data.Migrations.SqlServer
 
                     b.Property<long>("AuditEntryId")
                         .HasColumnType("bigint");
+
+                    b.Property<Guid?>("CaseId")
+                        .HasColumnType("uniqueidentifier");
 
                     b.Property<DateTimeOffset>("CreatedAt")
                         .HasColumnType("datetimeoffset");
@@ -483,22 +640,31 @@ namespace ShareHub.Broker.Data.Migrations.SqlServer
                         .IsRequired()
                         .HasColumnType("nvarchar(max)");
 
+                    b.Property<string>("MessageType")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("nvarchar(32)");
+
                     b.Property<string>("Recipient")
                         .IsRequired()
                         .HasMaxLength(64)
                         .HasColumnType("nvarchar(64)");
 
-                    b.Property<Guid>("SignalId")
+                    b.Property<Guid?>("SignalId")
                         .HasColumnType("uniqueidentifier");
 
                     b.HasKey("Id");
 
                     b.HasIndex("AuditEntryId");
 
+                    b.HasIndex("CaseId");
+
                     b.HasIndex("DeliveryId")
                         .IsUnique();
 
                     b.HasIndex("DispatchedAt");
+
+                    b.HasIndex("SignalId");
 
                     b.ToTable("outbox", (string)null);
                 });
@@ -627,6 +793,48 @@ namespace ShareHub.Broker.Data.Migrations.SqlServer
                     b.Navigation("Authorization");
                 });
 
+            modelBuilder.Entity("ShareHub.Broker.Data.CaseParticipant", b =>
+                {
+                    b.HasOne("ShareHub.Broker.Data.Case", null)
+                        .WithMany("Participants")
+                        .HasForeignKey("CaseId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("ShareHub.Broker.Data.CaseSignal", b =>
+                {
+                    b.HasOne("ShareHub.Broker.Data.Case", null)
+                        .WithMany("Signals")
+                        .HasForeignKey("CaseId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+
+                    b.HasOne("ShareHub.Broker.Data.Signal", null)
+                        .WithMany()
+                        .HasForeignKey("SignalId")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("ShareHub.Broker.Data.HitNoHitAnswer", b =>
+                {
+                    b.HasOne("ShareHub.Broker.Data.HitNoHitQuestion", null)
+                        .WithMany("Answers")
+                        .HasForeignKey("QuestionId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("ShareHub.Broker.Data.HitNoHitQuestion", b =>
+                {
+                    b.HasOne("ShareHub.Broker.Data.Case", null)
+                        .WithMany()
+                        .HasForeignKey("CaseId")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired();
+                });
+
             modelBuilder.Entity("ShareHub.Broker.Data.OutboxMessage", b =>
                 {
                     b.HasOne("ShareHub.Broker.Data.AuditEntry", "AuditEntry")
@@ -648,6 +856,18 @@ namespace ShareHub.Broker.Data.Migrations.SqlServer
             modelBuilder.Entity("OpenIddict.EntityFrameworkCore.Models.OpenIddictEntityFrameworkCoreAuthorization", b =>
                 {
                     b.Navigation("Tokens");
+                });
+
+            modelBuilder.Entity("ShareHub.Broker.Data.Case", b =>
+                {
+                    b.Navigation("Participants");
+
+                    b.Navigation("Signals");
+                });
+
+            modelBuilder.Entity("ShareHub.Broker.Data.HitNoHitQuestion", b =>
+                {
+                    b.Navigation("Answers");
                 });
 #pragma warning restore 612, 618
         }

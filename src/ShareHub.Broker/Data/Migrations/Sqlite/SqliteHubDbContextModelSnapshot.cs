@@ -441,6 +441,160 @@ namespace ShareHub.Broker.Data.Migrations.Sqlite
                     b.ToTable("audit_entries", (string)null);
                 });
 
+            modelBuilder.Entity("ShareHub.Broker.Data.Case", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTimeOffset?>("ClosedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTimeOffset?>("EventsPurgedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTimeOffset>("OpenedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("OpenedBy")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Owner")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Phase")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTimeOffset>("PhaseChangedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Reference")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("RetainUntil")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Weighing")
+                        .IsRequired()
+                        .HasMaxLength(2000)
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("ClosedAt");
+
+                    b.HasIndex("Reference")
+                        .IsUnique();
+
+                    b.HasIndex("RetainUntil");
+
+                    b.ToTable("cases", (string)null);
+                });
+
+            modelBuilder.Entity("ShareHub.Broker.Data.CaseParticipant", b =>
+                {
+                    b.Property<Guid>("CaseId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Organisation")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTimeOffset>("AddedAt")
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("CaseId", "Organisation");
+
+                    b.ToTable("case_participants", (string)null);
+                });
+
+            modelBuilder.Entity("ShareHub.Broker.Data.CaseSignal", b =>
+                {
+                    b.Property<Guid>("CaseId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<Guid>("SignalId")
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("CaseId", "SignalId");
+
+                    b.HasIndex("SignalId");
+
+                    b.ToTable("case_signals", (string)null);
+                });
+
+            modelBuilder.Entity("ShareHub.Broker.Data.HitNoHitAnswer", b =>
+                {
+                    b.Property<Guid>("QuestionId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Organisation")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTimeOffset?>("AnsweredAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<Guid?>("DeliveryId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("State")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("QuestionId", "Organisation");
+
+                    b.ToTable("hit_no_hit_answers", (string)null);
+                });
+
+            modelBuilder.Entity("ShareHub.Broker.Data.HitNoHitQuestion", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTimeOffset>("AskedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("AskedBy")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<Guid>("CaseId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Category")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("SubjectPseudonym")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("SubjectType")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("CaseId");
+
+                    b.ToTable("hit_no_hit_questions", (string)null);
+                });
+
             modelBuilder.Entity("ShareHub.Broker.Data.OutboxMessage", b =>
                 {
                     b.Property<long>("Id")
@@ -452,6 +606,9 @@ namespace ShareHub.Broker.Data.Migrations.Sqlite
 
                     b.Property<long>("AuditEntryId")
                         .HasColumnType("INTEGER");
+
+                    b.Property<Guid?>("CaseId")
+                        .HasColumnType("TEXT");
 
                     b.Property<DateTimeOffset>("CreatedAt")
                         .HasColumnType("TEXT");
@@ -469,22 +626,31 @@ namespace ShareHub.Broker.Data.Migrations.Sqlite
                         .IsRequired()
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("MessageType")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("Recipient")
                         .IsRequired()
                         .HasMaxLength(64)
                         .HasColumnType("TEXT");
 
-                    b.Property<Guid>("SignalId")
+                    b.Property<Guid?>("SignalId")
                         .HasColumnType("TEXT");
 
                     b.HasKey("Id");
 
                     b.HasIndex("AuditEntryId");
 
+                    b.HasIndex("CaseId");
+
                     b.HasIndex("DeliveryId")
                         .IsUnique();
 
                     b.HasIndex("DispatchedAt");
+
+                    b.HasIndex("SignalId");
 
                     b.ToTable("outbox", (string)null);
                 });
@@ -612,6 +778,48 @@ namespace ShareHub.Broker.Data.Migrations.Sqlite
                     b.Navigation("Authorization");
                 });
 
+            modelBuilder.Entity("ShareHub.Broker.Data.CaseParticipant", b =>
+                {
+                    b.HasOne("ShareHub.Broker.Data.Case", null)
+                        .WithMany("Participants")
+                        .HasForeignKey("CaseId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("ShareHub.Broker.Data.CaseSignal", b =>
+                {
+                    b.HasOne("ShareHub.Broker.Data.Case", null)
+                        .WithMany("Signals")
+                        .HasForeignKey("CaseId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+
+                    b.HasOne("ShareHub.Broker.Data.Signal", null)
+                        .WithMany()
+                        .HasForeignKey("SignalId")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("ShareHub.Broker.Data.HitNoHitAnswer", b =>
+                {
+                    b.HasOne("ShareHub.Broker.Data.HitNoHitQuestion", null)
+                        .WithMany("Answers")
+                        .HasForeignKey("QuestionId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("ShareHub.Broker.Data.HitNoHitQuestion", b =>
+                {
+                    b.HasOne("ShareHub.Broker.Data.Case", null)
+                        .WithMany()
+                        .HasForeignKey("CaseId")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired();
+                });
+
             modelBuilder.Entity("ShareHub.Broker.Data.OutboxMessage", b =>
                 {
                     b.HasOne("ShareHub.Broker.Data.AuditEntry", "AuditEntry")
@@ -633,6 +841,18 @@ namespace ShareHub.Broker.Data.Migrations.Sqlite
             modelBuilder.Entity("OpenIddict.EntityFrameworkCore.Models.OpenIddictEntityFrameworkCoreAuthorization", b =>
                 {
                     b.Navigation("Tokens");
+                });
+
+            modelBuilder.Entity("ShareHub.Broker.Data.Case", b =>
+                {
+                    b.Navigation("Participants");
+
+                    b.Navigation("Signals");
+                });
+
+            modelBuilder.Entity("ShareHub.Broker.Data.HitNoHitQuestion", b =>
+                {
+                    b.Navigation("Answers");
                 });
 #pragma warning restore 612, 618
         }
