@@ -72,11 +72,14 @@ public static class HubDatabase
         _ => new SqliteHubDbContext((DbContextOptions<SqliteHubDbContext>)UseProvider(new DbContextOptionsBuilder<SqliteHubDbContext>(), provider, connectionString).Options),
     };
 
+    /// <summary>Key of the PostgreSQL advisory lock that serialises migrations ("SHMIGR" in ASCII).</summary>
+    private const long PostgresMigrationLock = 0x5348_4D49_4752;
+
     /// <summary>
     /// Applies the pending migrations of the configured provider (creating the database and, for SQLite, its folder).
-    /// Several hub instances may start at once: EF Core takes a migration lock first (PostgreSQL
-    /// <c>LOCK TABLE "__EFMigrationsHistory"</c> per migration transaction, SQL Server <c>sp_getapplock</c>, SQLite
-    /// the <c>__EFMigrationsLock</c> row), so one instance migrates and the others find the work done.
+    /// Several hub instances may start at once: one migrates and the others wait and find the work done (PostgreSQL: a
+    /// session advisory lock taken here, because EF Core's own lock there ends with each migration's transaction;
+    /// SQL Server: EF Core's <c>sp_getapplock</c>; SQLite: EF Core's <c>__EFMigrationsLock</c> row).
     /// </summary>
     /// <exception cref="InvalidOperationException">The database holds a ShareHub schema that migrations do not manage
     /// (created by an earlier version with <c>EnsureCreated</c>), or a SQLite migration lock was left by a dead process.</exception>
@@ -96,16 +99,42 @@ public static class HubDatabase
             }
         }
 
-        if (await db.Database.CanConnectAsync(cancellationToken).ConfigureAwait(false))
+        var exists = await db.Database.CanConnectAsync(cancellationToken).ConfigureAwait(false);
+
+        // Npgsql's own migration lock is LOCK TABLE inside each migration's transaction, so it is released after the
+        // first of several pending migrations: a replica waiting for it then re-applies the second one ("column already
+        // exists"). A session-level advisory lock held on one connection across the whole migration serialises
+        // replicas starting at once; the later ones find nothing pending. (SQL Server's sp_getapplock and SQLite's
+        // lock row already span the whole run.)
+        var serialise = exists && settings.Database == DatabaseProvider.Postgres;
+        if (serialise)
         {
-            await RefuseUnmanagedSchemaAsync(db, settings, cancellationToken).ConfigureAwait(false);
-            if (sqlite)
-            {
-                await RefuseStaleSqliteLockAsync(db, settings, time, cancellationToken).ConfigureAwait(false);
-            }
+            await db.Database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await db.Database.ExecuteSqlRawAsync($"SELECT pg_advisory_lock({PostgresMigrationLock})", cancellationToken).ConfigureAwait(false);
         }
 
-        await db.Database.MigrateAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (exists)
+            {
+                await RefuseUnmanagedSchemaAsync(db, settings, cancellationToken).ConfigureAwait(false);
+                if (sqlite)
+                {
+                    await RefuseStaleSqliteLockAsync(db, settings, time, cancellationToken).ConfigureAwait(false);
+                }
+            }
+
+            await db.Database.MigrateAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (serialise)
+            {
+                // Closing the connection would release the lock too, but pooled connections stay open on the server.
+                await db.Database.ExecuteSqlRawAsync($"SELECT pg_advisory_unlock({PostgresMigrationLock})", CancellationToken.None).ConfigureAwait(false);
+                await db.Database.CloseConnectionAsync().ConfigureAwait(false);
+            }
+        }
 
         if (sqlite)
         {

@@ -208,8 +208,6 @@ public static class IdentityExtensions
         }
 
         var policies = app.Services.GetRequiredService<PolicyStore>();
-        using var scope = app.Services.CreateScope();
-        var registry = scope.ServiceProvider.GetRequiredService<PartnerClientRegistry>();
         foreach (var seed in identity.Clients)
         {
             if (!policies.Current.IsParticipant(seed.Organisation))
@@ -218,7 +216,25 @@ public static class IdentityExtensions
             }
 
             var pem = seed.PublicKeyPem ?? (seed.PublicKeyFile is { } file ? await File.ReadAllTextAsync(file, cancellationToken).ConfigureAwait(false) : null);
-            await registry.RegisterIfChangedAsync(new PartnerClientRegistration(seed.ClientId, seed.Organisation, seed.Roles, seed.Scopes, pem, seed.Secret), "configuration", cancellationToken).ConfigureAwait(false);
+            var registration = new PartnerClientRegistration(seed.ClientId, seed.Organisation, seed.Roles, seed.Scopes, pem, seed.Secret);
+            for (var attempt = 1; ; attempt++)
+            {
+                // Replicas starting at once against one database seed the same clients: the loser of the race hits
+                // OpenIddict's "client id already exists" validation, the unique index or a concurrency token, and looks
+                // again in a fresh scope, where it finds the winner's identical registration and changes nothing. A
+                // registration that is invalid in itself fails the same way three times and stops the hub.
+                using var scope = app.Services.CreateScope();
+                var registry = scope.ServiceProvider.GetRequiredService<PartnerClientRegistry>();
+                try
+                {
+                    await registry.RegisterIfChangedAsync(registration, "configuration", cancellationToken).ConfigureAwait(false);
+                    break;
+                }
+                catch (Exception ex) when (attempt < 3 && ex is DbUpdateException or OpenIddictExceptions.ConcurrencyException or OpenIddictExceptions.ValidationException)
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(100 * attempt), cancellationToken).ConfigureAwait(false);
+                }
+            }
         }
     }
 

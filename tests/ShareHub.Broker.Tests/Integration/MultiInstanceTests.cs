@@ -21,10 +21,15 @@ public sealed class MultiInstanceTests(ITestOutputHelper output)
         PartnerBusHost? partners = null;
         try
         {
-            // One after the other: the first creates the schema.
-            for (var i = 0; i < 3; i++)
+            // All at once, as replicas of a Deployment start: they race to migrate the schema and to seed the same clients.
+            var starting = Enumerable.Range(0, 3).Select(_ => BrokerProcess.StartAsync(settings, BrokerProcess.FreePort())).ToList();
+            try
             {
-                brokers.Add(await BrokerProcess.StartAsync(settings, BrokerProcess.FreePort()));
+                await Task.WhenAll(starting);
+            }
+            finally
+            {
+                brokers.AddRange(starting.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result)); // stopped below either way
             }
 
             // Partners acknowledge to any instance, as they would through one load-balanced address.
