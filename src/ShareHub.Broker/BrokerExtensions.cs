@@ -46,6 +46,7 @@ public static class BrokerExtensions
         // Singleton: FluentValidation compiles its rule expressions once, in the constructor.
         services.AddSingleton<IValidator<SignalSubmission>, SignalValidator>();
         services.AddScoped<SignalIntake>();
+        services.AddSingleton<IntakeWriter>();
         services.AddSingleton<OutboxDispatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<OutboxDispatcher>());
 

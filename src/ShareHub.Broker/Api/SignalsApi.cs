@@ -11,7 +11,7 @@ using ShareHub.Contracts;
 
 namespace ShareHub.Broker.Api;
 
-/// <summary>The signals API: <c>POST /api/v1/signals</c> and <c>GET /api/v1/signals/{id}</c>.</summary>
+/// <summary>The signals API: <c>POST /api/v1/signals</c>, <c>POST /api/v1/signals/batch</c> and <c>GET /api/v1/signals/{id}</c>.</summary>
 public static class SignalsApi
 {
     /// <summary>Maps the signals endpoints.</summary>
@@ -19,6 +19,7 @@ public static class SignalsApi
     {
         var group = app.MapGroup("/api/v1/signals").RequireAuthorization(HubClaims.SubmitPolicy);
         group.MapPost("/", SubmitAsync);
+        group.MapPost("/batch", SignalBatchApi.SubmitAsync);
         group.MapGet("/{id:guid}", GetAsync);
         return app;
     }
