@@ -35,9 +35,9 @@ internal static class SignalBatchApi
         CancellationToken cancellationToken)
     {
         var provider = user.GetOrganisation();
-        if (provider is null || !policies.Current.IsParticipant(provider))
+        if (!SignalsApi.IsParticipant(provider, policies, out var forbidden))
         {
-            return Problems.Forbidden($"Organisation '{provider}' is not a participant of the partnership and cannot submit signals.");
+            return forbidden;
         }
 
         if (request?.Signals is not { Count: > 0 } items)

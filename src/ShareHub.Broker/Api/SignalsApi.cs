@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Security.Claims;
 using FluentValidation;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -39,9 +40,9 @@ public static class SignalsApi
         CancellationToken cancellationToken)
     {
         var provider = user.GetOrganisation();
-        if (provider is null || !policies.Current.IsParticipant(provider))
+        if (!IsParticipant(provider, policies, out var forbidden))
         {
-            return Problems.Forbidden($"Organisation '{provider}' is not a participant of the partnership and cannot submit signals.");
+            return forbidden;
         }
 
         if (request is null)
@@ -97,6 +98,15 @@ public static class SignalsApi
 
         var replay = await Idempotency.ReplayAsync(db, earlier, cancellationToken).ConfigureAwait(false);
         return TypedResults.Accepted($"/api/v1/signals/{replay.SignalId}", replay);
+    }
+
+    /// <summary>Whether the caller's organisation is a participant of the partnership; if not, the 403 to answer.</summary>
+    internal static bool IsParticipant([NotNullWhen(true)] string? provider, PolicyStore policies, [NotNullWhen(false)] out ProblemHttpResult? forbidden)
+    {
+        forbidden = provider is null || !policies.Current.IsParticipant(provider)
+            ? Problems.Forbidden($"Organisation '{provider}' is not a participant of the partnership and cannot submit signals.")
+            : null;
+        return forbidden is null;
     }
 
     /// <summary>The decisions and delivery progress of a signal; only its provider may see it.</summary>
