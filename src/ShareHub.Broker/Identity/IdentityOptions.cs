@@ -38,6 +38,14 @@ public sealed class IdentityOptions
     /// </summary>
     public bool AllowClientSecrets { get; set; }
 
+    /// <summary>
+    /// How long a positive token entry check (the token's entry exists and is valid: not revoked) is trusted before the
+    /// database is read again (<c>Identity/TokenEntryCheck.cs</c>). Bounds how long a client revoked through another
+    /// process (CLI, another broker instance) can use a token it already holds; a revocation through the hub itself
+    /// takes effect at once. 0 reads the entry on every call. Default 5 s.
+    /// </summary>
+    public int TokenEntryCacheSeconds { get; set; } = 5;
+
     /// <summary>Requests per client (or per remote address before authentication) per minute; 429 beyond.</summary>
     public int PermitsPerMinute { get; set; } = 600;
 
