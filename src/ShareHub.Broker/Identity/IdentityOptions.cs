@@ -99,6 +99,12 @@ internal sealed class IdentityOptionsValidator(IHostEnvironment environment) : I
             failures.Add("ShareHub:Identity:PermitsPerMinute must be at least 1.");
         }
 
+        if (options.TokenEntryCacheSeconds is < 0 or > 60)
+        {
+            // Longer would stretch how long a token revoked elsewhere keeps working (docs/security.md).
+            failures.Add("ShareHub:Identity:TokenEntryCacheSeconds must be between 0 (read the token entry on every call) and 60.");
+        }
+
         if (!environment.IsDevelopment())
         {
             if (string.IsNullOrWhiteSpace(options.SigningKeysPath))
