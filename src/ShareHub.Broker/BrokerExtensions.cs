@@ -48,6 +48,7 @@ public static class BrokerExtensions
         services.AddSingleton<IValidator<SignalSubmission>, SignalValidator>();
         services.AddScoped<SignalIntake>();
         services.AddScoped<Cases.CaseWorkflow>();
+        services.AddSingleton<IntakeWriter>();
         services.AddSingleton<OutboxDispatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<OutboxDispatcher>());
 

@@ -25,6 +25,9 @@ public static class ErrorCodes
     /// <summary>The <c>Idempotency-Key</c> was already used by this organisation for a different request.</summary>
     public const string IdempotencyKeyReused = "SH-V0006";
 
+    /// <summary>A batch submission holds no signals or more than the maximum (<c>SubmitSignalBatchRequest.MaxSignals</c>).</summary>
+    public const string InvalidBatch = "SH-V0007";
+
     /// <summary>Subject type must be bsn, kvk or address.</summary>
     public const string UnknownSubjectType = "SH-V0101";
 

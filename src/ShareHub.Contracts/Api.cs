@@ -135,3 +135,46 @@ public sealed record AuditEntryDto(
     string? Obligations,
     string? PolicyVersion,
     string? TraceId);
+
+/// <summary>
+/// Body of <c>POST /api/v1/signals/batch</c>: several signals from one provider, stored in one transaction. Each is
+/// validated and decided on its own; invalid ones are refused without holding up the others.
+/// </summary>
+/// <param name="Signals">1 to <see cref="MaxSignals"/> signals, each as for <c>POST /api/v1/signals</c>.</param>
+public sealed record SubmitSignalBatchRequest(IReadOnlyList<SubmitSignalRequest>? Signals)
+{
+    /// <summary>Signals per batch, at most (the request body limit applies as well).</summary>
+    public const int MaxSignals = 100;
+}
+
+/// <summary>
+/// A refused batch item as RFC 9457 problem details (the same members as a single submission's 400 answer).
+/// </summary>
+/// <param name="Type">Problem type URI with the stable code (<c>urn:sharehub:error:SH-…</c>).</param>
+/// <param name="Title">Short summary.</param>
+/// <param name="Status">HTTP status the item would have had on its own (400).</param>
+/// <param name="Detail">What happened to the item.</param>
+/// <param name="Code">Stable code, e.g. <c>SH-V0001</c>.</param>
+/// <param name="Errors">Messages per failed field.</param>
+/// <param name="Codes">Stable codes per failed field.</param>
+public sealed record SignalProblem(
+    string Type,
+    string Title,
+    int Status,
+    string Detail,
+    string Code,
+    IReadOnlyDictionary<string, string[]>? Errors,
+    IReadOnlyDictionary<string, string[]>? Codes);
+
+/// <summary>The outcome of one batch item, in request order.</summary>
+/// <param name="Index">Position of the item in the request (0-based).</param>
+/// <param name="Status">202 when stored and decided, otherwise the item's error status (400).</param>
+/// <param name="Accepted">The decisions, as <c>POST /api/v1/signals</c> answers them, when accepted.</param>
+/// <param name="Problem">Why the item was refused; nothing of it was stored.</param>
+public sealed record SignalBatchItemResult(int Index, int Status, SubmitSignalResponse? Accepted, SignalProblem? Problem);
+
+/// <summary>Response of <c>POST /api/v1/signals/batch</c>.</summary>
+/// <param name="Accepted">Items stored and decided (committed together).</param>
+/// <param name="Refused">Items refused as invalid (nothing of them stored).</param>
+/// <param name="Results">One result per item, in request order.</param>
+public sealed record SubmitSignalBatchResponse(int Accepted, int Refused, IReadOnlyList<SignalBatchItemResult> Results);

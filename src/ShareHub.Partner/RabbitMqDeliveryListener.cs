@@ -60,6 +60,10 @@ public sealed class RabbitMqDeliveryListener : IAsyncDisposable
             AutomaticRecoveryEnabled = true,
             // The hub's topology is not ours to recover: only consumers are re-established after a reconnect.
             TopologyRecoveryEnabled = true,
+            // Up to PrefetchCount deliveries are processed and acknowledged at once (the inbox claims each id
+            // atomically, so a redelivery racing its original is still processed once). One at a time, the hub's
+            // acknowledgement round trip would cap a partner at a few dozen deliveries per second.
+            ConsumerDispatchConcurrency = _options.PrefetchCount,
         };
         _connection = await factory.CreateConnectionAsync(cancellationToken).ConfigureAwait(false);
         _channel = await _connection.CreateChannelAsync(cancellationToken: cancellationToken).ConfigureAwait(false);

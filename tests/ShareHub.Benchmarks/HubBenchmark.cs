@@ -16,7 +16,11 @@ namespace ShareHub.Benchmarks;
 /// (a private database and virtual host), drives signals through the real HTTP API with concurrent clients, consumes
 /// the deliveries with the real Partner SDK, and in the same run measures plain MassTransit publish→consume of the
 /// same number of same-size messages over the same RabbitMQ (durable, publisher confirms). Usage:
-/// <c>dotnet run -c Release --project tests/ShareHub.Benchmarks -- hub [--signals N] [--clients C] [--smoke]</c>.
+/// <c>dotnet run -c Release --project tests/ShareHub.Benchmarks -- hub [--signals N] [--clients C] [--batch B]
+/// [--rate R] [--duration MINUTES] [--smoke]</c>. <c>--batch</c> submits B signals per request to
+/// <c>POST /api/v1/signals/batch</c>; <c>--rate</c> paces submissions at R signals/s in total (open loop: latency counts
+/// from each signal's scheduled time, so a stalled hub cannot hide behind waiting clients); <c>--duration</c> runs at
+/// that rate (default 100/s) for the given minutes and samples the broker's RSS every 10 s.
 /// </summary>
 internal static class HubBenchmark
 {
@@ -25,14 +29,18 @@ internal static class HubBenchmark
     public static async Task<int> RunAsync(string[] args, TextWriter output)
     {
         var smoke = args.Contains("--smoke");
-        var signals = Option(args, "--signals", smoke ? 300 : 20_000);
         var clients = Option(args, "--clients", 16);
+        var minutes = Option(args, "--duration", 0);
+        var load = new Load(Option(args, "--batch", 1), Option(args, "--rate", minutes > 0 ? 100 : 0));
+        var signals = minutes > 0 ? load.Rate * minutes * 60 : Option(args, "--signals", smoke ? 300 : 20_000);
         var warmup = Math.Min(500, signals / 4);
 
         await using var servers = await RealServers.CreateAsync();
-        output.WriteLine($"hub benchmark: {signals} signals, {clients} concurrent clients, warm-up {warmup}; PostgreSQL database {servers.Database}, RabbitMQ vhost {servers.VirtualHost}");
+        output.WriteLine($"hub benchmark: {signals} signals, {clients} concurrent clients, warm-up {warmup}, "
+            + $"{(load.Batch > 1 ? $"batches of {load.Batch}" : "one signal per request")}, {(load.Rate > 0 ? $"paced at {load.Rate}/s" : "as fast as possible")}; "
+            + $"PostgreSQL database {servers.Database}, RabbitMQ vhost {servers.VirtualHost}");
 
-        var hub = await MeasureHubAsync(servers, signals, warmup, clients, output);
+        var hub = await MeasureHubAsync(servers, signals, warmup, clients, load, output);
         var bare = await MeasureBareBusAsync(servers.RabbitMqUri, signals, warmup, clients, hub.MessageBytes);
 
         output.WriteLine();
@@ -45,13 +53,17 @@ internal static class HubBenchmark
         output.WriteLine($"{"submit→delivered p50/p95/p99 (ms)",-34} {Percentiles(hub.Delivery),14} {Percentiles(bare.Delivery),14}");
         output.WriteLine($"{"broker RSS start/peak (MB)",-34} {hub.RssStartMb,6:N0} / {hub.RssPeakMb,5:N0}");
         output.WriteLine($"{"broker CPU (s user+sys)",-34} {hub.CpuSeconds,14:N1}");
+        output.WriteLine($"{"broker CPU per signal (ms)",-34} {hub.CpuSeconds * 1000 / signals,14:N2}");
         output.WriteLine($"ratio hub/bare (end-to-end throughput): {hub.EndToEndPerSecond / bare.EndToEndPerSecond:F2}");
         return 0;
     }
 
+    /// <summary>How signals are submitted: per request or in batches, as fast as possible (Rate 0) or paced.</summary>
+    private sealed record Load(int Batch, int Rate);
+
     private sealed record Result(int Delivered, int MessageBytes, double AcceptedPerSecond, double EndToEndPerSecond, HistogramBase? Audited, HistogramBase Delivery, double RssStartMb, double RssPeakMb, double CpuSeconds);
 
-    private static async Task<Result> MeasureHubAsync(RealServers servers, int signals, int warmup, int clients, TextWriter output)
+    private static async Task<Result> MeasureHubAsync(RealServers servers, int signals, int warmup, int clients, Load load, TextWriter output)
     {
         var delivered = new LongConcurrentHistogram(1, TimeSpan.FromMinutes(10).Ticks / 10, 3); // microseconds
         var handled = 0;
@@ -78,43 +90,89 @@ internal static class HubBenchmark
         await partner.StartAsync();
         {
             var audited = new LongConcurrentHistogram(1, TimeSpan.FromMinutes(10).Ticks / 10, 3);
-            using var http = await identity.ClientForAsync("gemeente-amsterdam", broker.Address);
+            // Renews its access token when it expires (5 minutes): long runs outlive one token.
+            var http = identity.TokenClient("gemeente-amsterdam", broker.Address);
 
-            await SubmitAsync(http, warmup, clients, null);
+            await SubmitAsync(http, warmup, clients, load with { Rate = 0 }, null);
             await WaitAsync(() => Volatile.Read(ref handled) >= warmup, TimeSpan.FromMinutes(2));
 
             var rssStart = Rss(broker.ProcessId).Current;
             var cpuStart = CpuSeconds(broker.ProcessId);
             var clock = Stopwatch.StartNew();
             using var progress = Progress(() => $"hub: submitted {clock.Elapsed.TotalSeconds:F0} s, delivered {Volatile.Read(ref handled) - warmup}/{signals}");
-            await SubmitAsync(http, signals, clients, audited);
+            var samples = new List<(TimeSpan At, double RssMb)> { (TimeSpan.Zero, rssStart) };
+            using var sampler = new Timer(_ =>
+            {
+                lock (samples)
+                {
+                    samples.Add((clock.Elapsed, Rss(broker.ProcessId).Current));
+                }
+            }, null, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10));
+            await SubmitAsync(http, signals, clients, load, audited);
             var accepted = clock.Elapsed;
             var acknowledged = await WaitForAcknowledgementsAsync(servers, warmup + signals);
             var endToEnd = clock.Elapsed;
+            await sampler.DisposeAsync();
             var (_, peak) = Rss(broker.ProcessId);
+            if (samples.Count > 2)
+            {
+                output.WriteLine("broker RSS over the run (MB, every 10 s): " + string.Join(" ", samples.Select(s => s.RssMb.ToString("F0", CultureInfo.InvariantCulture))));
+                var half = samples.Count / 2;
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"broker RSS: first half max {samples.Take(half).Max(s => s.RssMb):F0} MB, second half max {samples.Skip(half).Max(s => s.RssMb):F0} MB, last {samples[^1].RssMb:F0} MB"));
+            }
+
             var cpu = CpuSeconds(broker.ProcessId) - cpuStart;
             output.WriteLine($"hub: {signals} accepted in {accepted.TotalSeconds:F1} s, {acknowledged - warmup} delivered and acknowledged in {endToEnd.TotalSeconds:F1} s");
             return new Result(signals, messageBytes, signals / accepted.TotalSeconds, signals / endToEnd.TotalSeconds, audited, delivered, rssStart, peak, cpu);
         }
     }
 
-    private static async Task SubmitAsync(HttpClient http, int count, int clients, LongConcurrentHistogram? audited)
+    /// <summary>
+    /// Submits <paramref name="count"/> signals from <paramref name="clients"/> concurrent clients, one per request or
+    /// in batches. Paced (Rate &gt; 0), request k is due at k·batch/rate seconds and its latency counts from then.
+    /// </summary>
+    private static async Task SubmitAsync(HubTokenClient http, int count, int clients, Load load, LongConcurrentHistogram? audited)
     {
-        var next = 0;
+        var requests = (count + load.Batch - 1) / load.Batch;
+        var next = -1;
+        var origin = Stopwatch.GetTimestamp();
         await Task.WhenAll(Enumerable.Range(0, clients).Select(_ => Task.Run(async () =>
         {
-            while (Interlocked.Increment(ref next) <= count)
+            int k;
+            while ((k = Interlocked.Increment(ref next)) < requests)
             {
+                var size = Math.Min(load.Batch, count - (k * load.Batch));
                 var start = Stopwatch.GetTimestamp();
-                var request = new SubmitSignalRequest(new SubjectDto("kvk", "12345678"), "kvk-ubo", "signaalweging", null, ["riec-amsterdam"],
-                    JsonSerializer.SerializeToElement(new { sentAt = start, naam = "Holding Zuidas B.V.", adres = "Zuidplein 1, Amsterdam", signaal = new string('x', 300) }));
-                using var response = await http.PostAsJsonAsync("/api/v1/signals", request, Json);
-                if (response.StatusCode != System.Net.HttpStatusCode.Accepted)
+                if (load.Rate > 0)
+                {
+                    start = origin + (long)((double)k * load.Batch / load.Rate * Stopwatch.Frequency);
+                    var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), start);
+                    if (wait > TimeSpan.Zero)
+                    {
+                        await Task.Delay(wait);
+                    }
+                }
+
+                // sentAt is the due time, so submit→delivered also counts from it.
+                var signals = Enumerable.Range(0, size).Select(_ => new SubmitSignalRequest(new SubjectDto("kvk", "12345678"), "kvk-ubo", "signaalweging", null, ["riec-amsterdam"],
+                    JsonSerializer.SerializeToElement(new { sentAt = start, naam = "Holding Zuidas B.V.", adres = "Zuidplein 1, Amsterdam", signaal = new string('x', 300) }))).ToList();
+                using var response = load.Batch > 1
+                    ? await http.PostAsJsonAsync("/api/v1/signals/batch", new SubmitSignalBatchRequest(signals))
+                    : await http.PostAsJsonAsync("/api/v1/signals", signals[0]);
+                var expected = load.Batch > 1 ? System.Net.HttpStatusCode.OK : System.Net.HttpStatusCode.Accepted;
+                if (response.StatusCode != expected)
                 {
                     throw new InvalidOperationException($"submission answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
                 }
 
-                audited?.RecordValue(Math.Max(1, (Stopwatch.GetTimestamp() - start) * 1_000_000 / Stopwatch.Frequency));
+                if (load.Batch > 1 && (await response.Content.ReadFromJsonAsync<SubmitSignalBatchResponse>(Json))!.Accepted != size)
+                {
+                    throw new InvalidOperationException("the hub refused items of a batch");
+                }
+
+                var latency = Math.Max(1, (Stopwatch.GetTimestamp() - start) * 1_000_000 / Stopwatch.Frequency);
+                audited?.RecordValueWithCount(latency, size);
             }
         })));
     }

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using ShareHub.Broker.Data;
+using ShareHub.Broker.Delivery;
 using ShareHub.Contracts;
 
 namespace ShareHub.Broker.Api;
@@ -19,6 +20,28 @@ internal static class Idempotency
     /// <summary>1–64 printable ASCII characters (a UUID fits).</summary>
     public static bool IsValidKey(string key) => key.Length is > 0 and <= 64 && key.All(c => c is >= '!' and <= '~');
 
+    /// <summary>
+    /// A batch submission's key is stored per signal as <c>key#index</c>: the key itself may be at most 60 characters
+    /// so that the stored key fits the 64-character column.
+    /// </summary>
+    public const int MaxBatchKeyLength = 60;
+
+    /// <summary>Whether <paramref name="key"/> may key a batch submission.</summary>
+    public static bool IsValidBatchKey(string key) => IsValidKey(key) && key.Length <= MaxBatchKeyLength;
+
+    /// <summary>The key stored for item <paramref name="index"/> of a batch submitted with <paramref name="key"/>.</summary>
+    public static string BatchItemKey(string key, int index) => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{key}#{index}");
+
+    /// <summary>The signals stored by an earlier batch with <paramref name="key"/>, by item index.</summary>
+    public static async Task<Dictionary<int, Signal>> FindBatchAsync(HubDbContext db, string provider, string key, CancellationToken cancellationToken)
+    {
+        var keys = Enumerable.Range(0, SubmitSignalBatchRequest.MaxSignals).Select(i => BatchItemKey(key, i)).ToList();
+        var signals = await db.Signals.AsNoTracking()
+            .Where(s => s.Provider == provider && s.IdempotencyKey != null && keys.Contains(s.IdempotencyKey))
+            .ToListAsync(cancellationToken).ConfigureAwait(false);
+        return signals.ToDictionary(s => keys.IndexOf(s.IdempotencyKey!));
+    }
+
     /// <summary>A stable hash of the request as the hub understood it.</summary>
     public static string HashOf(SubmitSignalRequest request) =>
         Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(request)));
@@ -34,7 +57,6 @@ internal static class Idempotency
             .Where(a => a.SignalId == signal.Id && a.Kind == AuditKinds.Decision)
             .OrderBy(a => a.Id)
             .ToListAsync(cancellationToken).ConfigureAwait(false);
-        return new SubmitSignalResponse(signal.Id, signal.PolicyVersion,
-            [.. decisions.Select(d => new RecipientDecisionDto(d.Recipient!, d.Outcome == "permit", d.ReasonCode, d.Explanation, d.RuleId, d.LegalGround, d.DeliveryId, d.Id))]);
+        return SignalIntake.Response(signal, decisions);
     }
 }

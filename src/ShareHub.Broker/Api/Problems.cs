@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
+using ShareHub.Contracts;
 
 namespace ShareHub.Broker.Api;
 
@@ -26,18 +27,28 @@ internal static class Problems
     /// <summary>A 400 listing every failed field, each with its message and stable code.</summary>
     public static ValidationProblem Validation(ValidationResult result)
     {
-        var errors = result.Errors
-            .GroupBy(e => e.PropertyName)
-            .ToDictionary(g => g.Key, g => g.Select(e => e.ErrorMessage).Distinct().ToArray());
-        var codes = result.Errors
-            .GroupBy(e => e.PropertyName)
-            .ToDictionary(g => g.Key, g => g.Select(e => e.ErrorCode).Distinct().ToArray());
+        var (errors, codes) = Fields(result);
         return TypedResults.ValidationProblem(errors,
-            detail: "The signal was not accepted and nothing was stored.",
-            title: "Invalid signal",
+            detail: InvalidSignalDetail,
+            title: InvalidSignalTitle,
             type: ErrorCodes.TypeUri(ErrorCodes.InvalidSignal),
             extensions: new Dictionary<string, object?> { ["code"] = ErrorCodes.InvalidSignal, ["codes"] = codes });
     }
+
+    /// <summary>The same problem as <see cref="Validation"/>, as one refused item of a batch submission.</summary>
+    public static SignalProblem ValidationItem(ValidationResult result)
+    {
+        var (errors, codes) = Fields(result);
+        return new SignalProblem(ErrorCodes.TypeUri(ErrorCodes.InvalidSignal), InvalidSignalTitle, StatusCodes.Status400BadRequest,
+            InvalidSignalDetail, ErrorCodes.InvalidSignal, errors, codes);
+    }
+
+    private const string InvalidSignalTitle = "Invalid signal";
+    private const string InvalidSignalDetail = "The signal was not accepted and nothing was stored.";
+
+    private static (Dictionary<string, string[]> Errors, Dictionary<string, string[]> Codes) Fields(ValidationResult result) =>
+        (result.Errors.GroupBy(e => e.PropertyName).ToDictionary(g => g.Key, g => g.Select(e => e.ErrorMessage).Distinct().ToArray()),
+         result.Errors.GroupBy(e => e.PropertyName).ToDictionary(g => g.Key, g => g.Select(e => e.ErrorCode).Distinct().ToArray()));
 
     /// <summary>
     /// The problem response written outside endpoint code (middleware, exception handlers, status code pages): sets the

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Security.Claims;
 using FluentValidation;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -12,7 +13,7 @@ using ShareHub.Contracts;
 
 namespace ShareHub.Broker.Api;
 
-/// <summary>The signals API: <c>POST /api/v1/signals</c> and <c>GET /api/v1/signals/{id}</c>.</summary>
+/// <summary>The signals API: <c>POST /api/v1/signals</c>, <c>POST /api/v1/signals/batch</c> and <c>GET /api/v1/signals/{id}</c>.</summary>
 public static class SignalsApi
 {
     /// <summary>Maps the signals endpoints.</summary>
@@ -20,6 +21,7 @@ public static class SignalsApi
     {
         var group = app.MapGroup("/api/v1/signals").RequireAuthorization(HubClaims.SubmitPolicy);
         group.MapPost("/", SubmitAsync);
+        group.MapPost("/batch", SignalBatchApi.SubmitAsync);
         group.MapGet("/{id:guid}", GetAsync);
         return app;
     }
@@ -35,14 +37,13 @@ public static class SignalsApi
         IValidator<SignalSubmission> validator,
         PolicyStore policies,
         SignalIntake intake,
-        CaseWorkflow cases,
         HubDbContext db,
         CancellationToken cancellationToken)
     {
         var provider = user.GetOrganisation();
-        if (provider is null || !policies.Current.IsParticipant(provider))
+        if (!IsParticipant(provider, policies, out var forbidden))
         {
-            return Problems.Forbidden($"Organisation '{provider}' is not a participant of the partnership and cannot submit signals.");
+            return forbidden;
         }
 
         if (request is null)
@@ -59,15 +60,10 @@ public static class SignalsApi
 
         // A signal naming a case is decided with the case's real phase and participants; a case that does not exist,
         // is closed, or in which the provider takes part not, is refused before anything is stored (and audited).
-        Case? caseOfSignal = null;
-        if (request.CaseReference is { } reference)
+        var (caseOfSignal, refusal) = await intake.ResolveCaseAsync(provider, user.GetActor(), request, cancellationToken).ConfigureAwait(false);
+        if (refusal is not null)
         {
-            (caseOfSignal, var refusal) = await cases.ForSignalAsync(provider, reference, cancellationToken).ConfigureAwait(false);
-            if (refusal is not null)
-            {
-                await intake.RecordCaseRefusalAsync(provider, user.GetActor(), request, refusal, cancellationToken).ConfigureAwait(false);
-                return CasesApi.ToProblem(refusal);
-            }
+            return CasesApi.ToProblem(refusal);
         }
 
         if (idempotencyKey is null)
@@ -111,6 +107,15 @@ public static class SignalsApi
 
         var replay = await Idempotency.ReplayAsync(db, earlier, cancellationToken).ConfigureAwait(false);
         return TypedResults.Accepted($"/api/v1/signals/{replay.SignalId}", replay);
+    }
+
+    /// <summary>Whether the caller's organisation is a participant of the partnership; if not, the 403 to answer.</summary>
+    internal static bool IsParticipant([NotNullWhen(true)] string? provider, PolicyStore policies, [NotNullWhen(false)] out ProblemHttpResult? forbidden)
+    {
+        forbidden = provider is null || !policies.Current.IsParticipant(provider)
+            ? Problems.Forbidden($"Organisation '{provider}' is not a participant of the partnership and cannot submit signals.")
+            : null;
+        return forbidden is null;
     }
 
     /// <summary>The decisions and delivery progress of a signal; only its provider may see it.</summary>

@@ -140,7 +140,7 @@ public sealed class AuditChainInterceptor(IOptions<AuditOptions> options, IHttpC
         var previous = head.Hash;
         var sequence = head.Sequence;
         using var chain = new AuditHashChain();
-        var (traceId, parentSpanId, foreign) = TraceContext();
+        var (traceId, parentSpanId, foreign) = TraceContext(http?.HttpContext);
 
         foreach (var entry in added)
         {
@@ -161,12 +161,13 @@ public sealed class AuditChainInterceptor(IOptions<AuditOptions> options, IHttpC
     /// <summary>
     /// W3C Trace Context (Logius: <c>trace_id</c>, <c>parent_span_id</c>, <c>foreign_operation</c>): the current
     /// activity's trace when there is one, else the caller's <c>traceparent</c> trace id, else a new trace id.
+    /// Also used by the intake's group commit, which captures it in each request before another request writes it.
     /// </summary>
-    private (string TraceId, string? ParentSpanId, string? Foreign) TraceContext()
+    internal static (string TraceId, string? ParentSpanId, string? Foreign) TraceContext(HttpContext? request)
     {
         string? foreign = null;
         string? foreignTrace = null;
-        if (http?.HttpContext?.Request.Headers.TraceParent.ToString() is { Length: 55 } traceparent
+        if (request?.Request.Headers.TraceParent.ToString() is { Length: 55 } traceparent
             && traceparent[2] == '-' && traceparent[35] == '-' && traceparent[52] == '-'
             && traceparent.All(c => char.IsAsciiHexDigitLower(c) || c == '-'))
         {

@@ -6,93 +6,123 @@ using ShareHub.Contracts;
 namespace ShareHub.Broker.Delivery;
 
 /// <summary>
-/// Records a recipient's acknowledgement, once per delivery: a redelivered acknowledgement is absorbed.
-/// An acknowledgement for an unknown delivery, or from an organisation that was not its recipient, is audited as
-/// rejected and not recorded.
+/// Records recipients' acknowledgements, once per delivery: a redelivered acknowledgement is absorbed. An
+/// acknowledgement for an unknown delivery, or from an organisation that was not its recipient, is audited as
+/// rejected and not recorded. Acknowledgements are consumed in batches (MassTransit <see cref="Batch{T}"/>): one
+/// query for the deliveries, one for earlier acknowledgements and ONE transaction — one chain-head lock — for all
+/// their audit entries. The queue's messages are acknowledged to RabbitMQ only after that commit, so a crash loses
+/// nothing (the batch is redelivered and its duplicates absorbed).
 /// </summary>
-public sealed class DeliveryAcknowledgedConsumer(HubDbContext db, TimeProvider time, ILogger<DeliveryAcknowledgedConsumer> logger) : IConsumer<DeliveryAcknowledged>
+public sealed class DeliveryAcknowledgedConsumer(HubDbContext db, TimeProvider time, ILogger<DeliveryAcknowledgedConsumer> logger) : IConsumer<Batch<DeliveryAcknowledged>>
 {
     /// <inheritdoc />
-    public async Task Consume(ConsumeContext<DeliveryAcknowledged> context)
+    public Task Consume(ConsumeContext<Batch<DeliveryAcknowledged>> context)
     {
-        var ack = context.Message;
-        var delivery = await db.Outbox.AsNoTracking()
+        ArgumentNullException.ThrowIfNull(context);
+        return RecordAsync([.. context.Message.Select(m => m.Message)], context.CancellationToken);
+    }
+
+    private async Task RecordAsync(IReadOnlyList<DeliveryAcknowledged> acks, CancellationToken cancellationToken)
+    {
+        var ids = acks.Select(a => a.DeliveryId).Distinct().ToList();
+        var deliveries = await db.Outbox.AsNoTracking()
             .Include(o => o.AuditEntry)
-            .SingleOrDefaultAsync(o => o.DeliveryId == ack.DeliveryId, context.CancellationToken)
+            .Where(o => ids.Contains(o.DeliveryId))
+            .ToDictionaryAsync(o => o.DeliveryId, cancellationToken)
             .ConfigureAwait(false);
+        var recorded = (await db.Acknowledgements.AsNoTracking().Where(a => ids.Contains(a.DeliveryId)).Select(a => a.DeliveryId)
+            .ToListAsync(cancellationToken).ConfigureAwait(false)).ToHashSet();
         var now = time.GetUtcNow();
 
-        if (delivery is null || delivery.Recipient != ack.Recipient)
+        foreach (var ack in acks)
         {
+            deliveries.TryGetValue(ack.DeliveryId, out var delivery);
+            if (delivery is null || delivery.Recipient != ack.Recipient)
+            {
+                db.AuditEntries.Add(new AuditEntry
+                {
+                    Kind = AuditKinds.Acknowledgement,
+                    RecordedAt = now,
+                    ActorOrganisation = ack.Recipient,
+                    Actor = $"bus:{ack.Recipient}",
+                    DeliveryId = ack.DeliveryId,
+                    Recipient = ack.Recipient,
+                    Outcome = "rejected",
+                    ReasonCode = ErrorCodes.AcknowledgementRejected,
+                    Explanation = delivery is null
+                        ? $"'{ack.Recipient}' acknowledged delivery {ack.DeliveryId}, which the hub never queued."
+                        : $"'{ack.Recipient}' acknowledged delivery {ack.DeliveryId}, which was addressed to '{delivery.Recipient}'.",
+                });
+                continue;
+            }
+
+            if (!recorded.Add(ack.DeliveryId))
+            {
+                logger.LogDebug("Duplicate acknowledgement of {DeliveryId} absorbed", ack.DeliveryId);
+                continue;
+            }
+
+            var decision = delivery.AuditEntry!;
+            db.Acknowledgements.Add(new Acknowledgement
+            {
+                DeliveryId = ack.DeliveryId,
+                Recipient = ack.Recipient,
+                AcknowledgedAt = ack.AcknowledgedAt,
+                ReceivedAt = now,
+            });
             db.AuditEntries.Add(new AuditEntry
             {
                 Kind = AuditKinds.Acknowledgement,
                 RecordedAt = now,
                 ActorOrganisation = ack.Recipient,
                 Actor = $"bus:{ack.Recipient}",
+                SignalId = delivery.SignalId,
                 DeliveryId = ack.DeliveryId,
+                Provider = decision.Provider,
                 Recipient = ack.Recipient,
-                Outcome = "rejected",
-                ReasonCode = ErrorCodes.AcknowledgementRejected,
-                Explanation = delivery is null
-                    ? $"'{ack.Recipient}' acknowledged delivery {ack.DeliveryId}, which the hub never queued."
-                    : $"'{ack.Recipient}' acknowledged delivery {ack.DeliveryId}, which was addressed to '{delivery.Recipient}'.",
+                Category = decision.Category,
+                Purpose = decision.Purpose,
+                CaseReference = decision.CaseReference,
+                SubjectType = decision.SubjectType,
+                SubjectPseudonym = decision.SubjectPseudonym,
+                Outcome = "acknowledged",
+                ReasonCode = ErrorCodes.Acknowledged,
+                Explanation = $"'{ack.Recipient}' acknowledged receipt of delivery {ack.DeliveryId}.",
+                RuleId = decision.RuleId,
+                LegalGround = decision.LegalGround,
+                PolicyVersion = decision.PolicyVersion,
+                TraceId = decision.TraceId,
             });
-            await db.SaveChangesAsync(context.CancellationToken).ConfigureAwait(false);
-            return;
         }
 
-        if (await db.Acknowledgements.AnyAsync(a => a.DeliveryId == ack.DeliveryId, context.CancellationToken).ConfigureAwait(false))
+        if (!db.ChangeTracker.HasChanges())
         {
-            logger.LogDebug("Duplicate acknowledgement of {DeliveryId} absorbed", ack.DeliveryId);
             return;
         }
-
-        var decision = delivery.AuditEntry!;
-        db.Acknowledgements.Add(new Acknowledgement
-        {
-            DeliveryId = ack.DeliveryId,
-            Recipient = ack.Recipient,
-            AcknowledgedAt = ack.AcknowledgedAt,
-            ReceivedAt = now,
-        });
-        db.AuditEntries.Add(new AuditEntry
-        {
-            Kind = AuditKinds.Acknowledgement,
-            RecordedAt = now,
-            ActorOrganisation = ack.Recipient,
-            Actor = $"bus:{ack.Recipient}",
-            SignalId = delivery.SignalId,
-            DeliveryId = ack.DeliveryId,
-            Provider = decision.Provider,
-            Recipient = ack.Recipient,
-            Category = decision.Category,
-            Purpose = decision.Purpose,
-            CaseReference = decision.CaseReference,
-            SubjectType = decision.SubjectType,
-            SubjectPseudonym = decision.SubjectPseudonym,
-            Outcome = "acknowledged",
-            ReasonCode = ErrorCodes.Acknowledged,
-            Explanation = $"'{ack.Recipient}' acknowledged receipt of delivery {ack.DeliveryId}.",
-            RuleId = decision.RuleId,
-            LegalGround = decision.LegalGround,
-            PolicyVersion = decision.PolicyVersion,
-            TraceId = decision.TraceId,
-        });
 
         try
         {
-            await db.SaveChangesAsync(context.CancellationToken).ConfigureAwait(false);
+            await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (DbUpdateException) when (acks.Count > 1)
+        {
+            // A concurrent redelivery (another instance) recorded one of them first and spoiled the batch's
+            // transaction, which rolled back: record each on its own, so the others are not held up.
+            db.ChangeTracker.Clear();
+            foreach (var ack in acks)
+            {
+                await RecordAsync([ack], cancellationToken).ConfigureAwait(false);
+            }
         }
         catch (DbUpdateException)
         {
-            if (!await IsAlreadyAcknowledgedAsync(ack.DeliveryId).ConfigureAwait(false))
+            if (!await IsAlreadyAcknowledgedAsync(acks[0].DeliveryId).ConfigureAwait(false))
             {
                 throw; // a real storage failure: retry, then the error queue
             }
 
             // A concurrent redelivery won the race: the acknowledgement is recorded exactly once.
-            logger.LogDebug("Concurrent duplicate acknowledgement of {DeliveryId} absorbed", ack.DeliveryId);
+            logger.LogDebug("Concurrent duplicate acknowledgement of {DeliveryId} absorbed", acks[0].DeliveryId);
         }
     }
 
@@ -106,13 +136,25 @@ public sealed class DeliveryAcknowledgedConsumer(HubDbContext db, TimeProvider t
 /// <summary>Endpoint and retry settings for <see cref="DeliveryAcknowledgedConsumer"/> (STYLE.md §9).</summary>
 public sealed class DeliveryAcknowledgedConsumerDefinition : ConsumerDefinition<DeliveryAcknowledgedConsumer>
 {
-    /// <summary>Listens on the hub's acknowledgement queue.</summary>
-    public DeliveryAcknowledgedConsumerDefinition() => EndpointName = QueueNames.Acknowledgements;
+    /// <summary>Messages per batch, at most.</summary>
+    internal const int BatchLimit = 100;
+
+    /// <summary>Listens on the hub's acknowledgement queue, prefetching enough for two full batches.</summary>
+    public DeliveryAcknowledgedConsumerDefinition()
+    {
+        EndpointName = QueueNames.Acknowledgements;
+        Endpoint(e => e.PrefetchCount = 2 * BatchLimit);
+    }
 
     /// <inheritdoc />
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator, IConsumerConfigurator<DeliveryAcknowledgedConsumer> consumerConfigurator, IRegistrationContext context)
     {
+        ArgumentNullException.ThrowIfNull(endpointConfigurator);
+        ArgumentNullException.ThrowIfNull(consumerConfigurator);
         // A database hiccup must not drop an acknowledgement: retry, then the message lands in the _error queue.
         endpointConfigurator.UseMessageRetry(r => r.Intervals(100, 500, 2000, 5000, 10000));
+        // Whatever arrived within 10 ms (up to BatchLimit) is recorded in one transaction; one batch at a time, as
+        // batches would serialise on the audit chain-head lock anyway.
+        consumerConfigurator.Options<BatchOptions>(o => o.SetMessageLimit(BatchLimit).SetTimeLimit(TimeSpan.FromMilliseconds(10)).SetConcurrencyLimit(1));
     }
 }

@@ -15,9 +15,10 @@ namespace ShareHub.Broker.Delivery;
 /// Takes a validated signal, decides every intended recipient against one policy snapshot, and stores — in ONE
 /// database transaction — the signal, one audit entry per (signal, recipient) decision, and one outbox row per
 /// permitted delivery. Nothing is published here: the <see cref="OutboxDispatcher"/> publishes only committed rows,
-/// so a crash before commit leaves nothing delivered and a crash after commit loses nothing.
+/// so a crash before commit leaves nothing delivered and a crash after commit loses nothing. The transaction is
+/// shared with concurrent submissions (group commit, <see cref="IntakeWriter"/>).
 /// </summary>
-public sealed class SignalIntake(HubDbContext db, PolicyStore policies, PartnershipKey key, TimeProvider time, OutboxDispatcher dispatcher, IOptions<RetentionOptions> retention)
+public sealed class SignalIntake(PolicyStore policies, PartnershipKey key, TimeProvider time, IntakeWriter writer, HubDbContext db, Cases.CaseWorkflow cases, IOptions<RetentionOptions> retention)
 {
     /// <summary>Decides and stores a signal. The request must have passed validation.</summary>
     /// <param name="provider">The caller's organisation (from its identity, never from the body).</param>
@@ -28,6 +29,24 @@ public sealed class SignalIntake(HubDbContext db, PolicyStore policies, Partners
     /// <param name="cancellationToken">Cancels before commit only.</param>
     public async Task<SubmitSignalResponse> SubmitAsync(string provider, string actor, SubmitSignalRequest request, Case? caseOfSignal, (string Key, string RequestHash)? idempotency, CancellationToken cancellationToken)
     {
+        var staged = Stage(provider, actor, request, caseOfSignal, idempotency);
+        // One transaction: signal + audit entries + outbox rows commit together or not at all.
+        await writer.CommitAsync([staged], cancellationToken).ConfigureAwait(false);
+        return Response(staged.Signal, staged.AuditEntries);
+    }
+
+    /// <summary>
+    /// Decides a signal and builds its rows — signal, decision audit entries, outbox rows — without storing them.
+    /// The request must have passed validation.
+    /// </summary>
+    /// <param name="provider">The caller's organisation (from its identity, never from the body).</param>
+    /// <param name="actor">The calling client or user, for the audit trail.</param>
+    /// <param name="request">The validated request.</param>
+    /// <param name="caseOfSignal">The open case the request names (resolved by <see cref="Cases.CaseWorkflow.ForSignalAsync"/>), or null.</param>
+    /// <param name="idempotency">The submitter's idempotency key and the request hash, if it sent a key.</param>
+    public StagedSignal Stage(string provider, string actor, SubmitSignalRequest request, Case? caseOfSignal, (string Key, string RequestHash)? idempotency)
+    {
+        ArgumentNullException.ThrowIfNull(request);
         var policy = policies.Current; // one snapshot for all recipients of this signal
         var now = time.GetUtcNow();
         var subjectType = request.Subject!.Type!;
@@ -53,7 +72,7 @@ public sealed class SignalIntake(HubDbContext db, PolicyStore policies, Partners
             IdempotencyKey = idempotency?.Key,
             RequestHash = idempotency?.RequestHash,
         };
-        db.Signals.Add(signal);
+        var staged = new StagedSignal(signal);
 
         // The policy sees the case as it is now: its phase and participants (phase rules, recipient-in-case).
         var caseContext = caseOfSignal is null ? null : Cases.CaseWorkflow.ContextOf(caseOfSignal);
@@ -85,7 +104,7 @@ public sealed class SignalIntake(HubDbContext db, PolicyStore policies, Partners
                 PolicyVersion = policy.Version,
                 TraceId = traceId,
             };
-            db.AuditEntries.Add(audit);
+            staged.AuditEntries.Add(audit);
 
             Guid? deliveryId = null;
             if (decision.IsPermitted)
@@ -94,7 +113,7 @@ public sealed class SignalIntake(HubDbContext db, PolicyStore policies, Partners
                 audit.DeliveryId = deliveryId;
                 var message = BuildDelivery(deliveryId.Value, signal, recipient, decision, request.Payload.Value, now, out var applied);
                 audit.Obligations = applied.Count == 0 ? null : string.Join("; ", applied);
-                db.Outbox.Add(new OutboxMessage
+                staged.Outbox.Add(new OutboxMessage
                 {
                     DeliveryId = deliveryId.Value,
                     SignalId = signal.Id,
@@ -115,40 +134,51 @@ public sealed class SignalIntake(HubDbContext db, PolicyStore policies, Partners
         {
             // Shared within a case: linked to it, so its retention clock starts only when the case is closed. A signal
             // nobody was permitted to receive is not linked and keeps its short grace period.
-            db.CaseSignals.Add(new CaseSignal { CaseId = caseOfSignal.Id, SignalId = signal.Id });
+            staged.CaseLink = new CaseSignal { CaseId = caseOfSignal.Id, SignalId = signal.Id };
         }
 
         signal.RetainUntil = permits.Count == 0
             ? now + TimeSpan.FromMinutes(retention.Value.RefusedSignalRetentionMinutes)
             : permits.Max(d => now + (d.Decision.Obligations.Retention ?? TimeSpan.FromDays(retention.Value.DefaultRetentionDays)));
 
-        // One SaveChanges = one transaction: signal + audit entries + outbox rows commit together or not at all.
-        await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+        return staged;
+    }
 
-        if (decided.Any(d => d.DeliveryId is not null))
+    /// <summary>The 202 answer for a stored signal, from its decision audit entries (in recipient order).</summary>
+    public static SubmitSignalResponse Response(Signal signal, IEnumerable<AuditEntry> decisions)
+    {
+        ArgumentNullException.ThrowIfNull(signal);
+        return new SubmitSignalResponse(signal.Id, signal.PolicyVersion,
+            [.. decisions.Select(d => new RecipientDecisionDto(d.Recipient!, d.Outcome == "permit", d.ReasonCode, d.Explanation, d.RuleId, d.LegalGround, d.DeliveryId, d.Id))]);
+    }
+
+    /// <summary>
+    /// The open case a validated request names, in which <paramref name="provider"/> takes part, or null when it names
+    /// none. A case that does not exist, is closed, or in which the provider takes no part refuses the signal before
+    /// anything is stored; the refusal is audited and returned.
+    /// </summary>
+    public async Task<(Case? Case, Cases.CaseRefusal? Refusal)> ResolveCaseAsync(string provider, string actor, SubmitSignalRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.CaseReference is not { } reference)
         {
-            dispatcher.Nudge();
+            return (null, null);
         }
 
-        return new SubmitSignalResponse(
-            signal.Id,
-            policy.Version,
-            [.. decided.Select(d => new RecipientDecisionDto(
-                d.Recipient,
-                d.Decision.IsPermitted,
-                d.Decision.ReasonCode,
-                d.Decision.Explanation,
-                d.Decision.RuleId,
-                d.Decision.LegalGround?.Citation,
-                d.DeliveryId,
-                d.Audit.Id))]);
+        var (caseOfSignal, refusal) = await cases.ForSignalAsync(provider, reference, cancellationToken).ConfigureAwait(false);
+        if (refusal is not null)
+        {
+            await RecordCaseRefusalAsync(provider, actor, request, refusal, cancellationToken).ConfigureAwait(false);
+        }
+
+        return (caseOfSignal, refusal);
     }
 
     /// <summary>
     /// Audits a signal refused because of its case reference (unknown case, provider not taking part, case closed).
     /// Nothing else is stored: the payload and the identifier are not kept, only the subject's pseudonym.
     /// </summary>
-    public async Task RecordCaseRefusalAsync(string provider, string actor, SubmitSignalRequest request, Cases.CaseRefusal refusal, CancellationToken cancellationToken)
+    private async Task RecordCaseRefusalAsync(string provider, string actor, SubmitSignalRequest request, Cases.CaseRefusal refusal, CancellationToken cancellationToken)
     {
         db.AuditEntries.Add(new AuditEntry
         {

@@ -42,6 +42,7 @@ public static class IdentityExtensions
         services.AddOptions<IdentityOptions>().Bind(builder.Configuration.GetSection(IdentityOptions.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<IdentityOptions>, IdentityOptionsValidator>();
         services.AddScoped<PartnerClientRegistry>();
+        services.AddSingleton<TokenEntryMemory>();
         var development = builder.Environment.IsDevelopment();
 
         services.AddOpenIddict()
@@ -89,8 +90,13 @@ public static class IdentityExtensions
                 // Issuer, signature (the server's keys), lifetime and audience are checked on every call.
                 validation.UseLocalServer();
                 validation.AddAudiences(identity.Audience);
-                // Revocation takes effect at once: a revoked client's token entries are gone, so its tokens fail here.
+                // Revocation: a revoked client's token entries are gone, so its tokens fail the token entry check. The
+                // hub's own check replaces OpenIddict's two entry handlers and trusts a valid entry for a few seconds
+                // (TokenEntryCheck; trade-off in docs/security.md) instead of reading it on every call.
                 validation.EnableTokenEntryValidation();
+                validation.RemoveEventHandler(OpenIddict.Validation.OpenIddictValidationHandlers.Protection.RestoreTokenEntryProperties.Descriptor);
+                validation.RemoveEventHandler(OpenIddict.Validation.OpenIddictValidationHandlers.Protection.ValidateTokenEntry.Descriptor);
+                validation.AddEventHandler(TokenEntryCheck.Descriptor);
                 validation.UseAspNetCore();
             });
 

@@ -38,6 +38,14 @@ public sealed class IdentityOptions
     /// </summary>
     public bool AllowClientSecrets { get; set; }
 
+    /// <summary>
+    /// How long a positive token entry check (the token's entry exists and is valid: not revoked) is trusted before the
+    /// database is read again (<c>Identity/TokenEntryCheck.cs</c>). Bounds how long a client revoked through another
+    /// process (CLI, another broker instance) can use a token it already holds; a revocation through the hub itself
+    /// takes effect at once. 0 reads the entry on every call. Default 5 s.
+    /// </summary>
+    public int TokenEntryCacheSeconds { get; set; } = 5;
+
     /// <summary>Requests per client (or per remote address before authentication) per minute; 429 beyond.</summary>
     public int PermitsPerMinute { get; set; } = 600;
 
@@ -89,6 +97,12 @@ internal sealed class IdentityOptionsValidator(IHostEnvironment environment) : I
         if (options.PermitsPerMinute < 1)
         {
             failures.Add("ShareHub:Identity:PermitsPerMinute must be at least 1.");
+        }
+
+        if (options.TokenEntryCacheSeconds is < 0 or > 60)
+        {
+            // Longer would stretch how long a token revoked elsewhere keeps working (docs/security.md).
+            failures.Add("ShareHub:Identity:TokenEntryCacheSeconds must be between 0 (read the token entry on every call) and 60.");
         }
 
         if (!environment.IsDevelopment())

@@ -37,7 +37,8 @@ public sealed class PartnerClientRegistry(
     IOpenIddictApplicationManager applications,
     HubDbContext db,
     TimeProvider time,
-    Microsoft.Extensions.Options.IOptions<IdentityOptions> options)
+    Microsoft.Extensions.Options.IOptions<IdentityOptions> options,
+    TokenEntryMemory? tokenEntries = null)
 {
     internal const string OrganisationProperty = "sharehub_org";
     internal const string RolesProperty = "sharehub_roles";
@@ -137,7 +138,8 @@ public sealed class PartnerClientRegistry(
 
     /// <summary>
     /// Revokes a client: it can no longer obtain tokens, and deleting the application deletes its token entries, so
-    /// tokens it already holds are refused at once by token entry validation. Audited. False when unknown.
+    /// tokens it already holds are refused by token entry validation — at once by this process, within
+    /// <see cref="IdentityOptions.TokenEntryCacheSeconds"/> by other broker processes. Audited. False when unknown.
     /// </summary>
     public async Task<bool> RevokeAsync(string clientId, string actor, string? reason = null, CancellationToken cancellationToken = default)
     {
@@ -153,6 +155,9 @@ public sealed class PartnerClientRegistry(
             $"Client '{clientId}' of '{info.Organisation}' revoked{(reason is null ? string.Empty : ": " + reason)}.",
             time.GetUtcNow()));
         await applications.DeleteAsync(application, cancellationToken).ConfigureAwait(false);
+        // This process stops trusting its remembered token entry checks at once; other processes within
+        // ShareHub:Identity:TokenEntryCacheSeconds (docs/security.md).
+        tokenEntries?.Forget();
         return true;
     }
 

@@ -118,6 +118,38 @@ public sealed class CaseWorkflowTests
     }
 
     [Fact]
+    public async Task BatchItemsNamingACase_AreDecidedWithTheCase_AndAnUnknownCaseRefusesOnlyItsItem()
+    {
+        await using var hub = new ComponentHub();
+        var riec = hub.ClientFor(Signals.Riec, Analyst);
+        await OpenAsync(riec, await GemeenteSignalAsync(hub), Om, Signals.Politie);
+        await MoveAsync(riec, "weging");
+
+        // Same items as single submissions would be: the phase rule sees weging, the unknown case is refused (audited).
+        using var response = await hub.ClientFor(Om).PostAsJsonAsync("/api/v1/signals/batch",
+            new SubmitSignalBatchRequest([Strafvorderlijk(), Strafvorderlijk() with { CaseReference = "RIEC-2026-9999" }]), Signals.Json);
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, body);
+        var batch = JsonSerializer.Deserialize<SubmitSignalBatchResponse>(body, Signals.Json)!;
+
+        Assert.Equal([202, 422], batch.Results.Select(r => r.Status));
+        var denied = Assert.Single(batch.Results[0].Accepted!.Decisions);
+        Assert.Equal((false, "RIEC-CAS-04"), (denied.Permitted, denied.RuleId));
+        Assert.Contains("phase 'weging'", denied.Explanation, StringComparison.Ordinal);
+        Assert.Equal("SH-C0001", batch.Results[1].Problem!.Code);
+        var (refusals, linked) = await hub.Factory.WithDbAsync(async db => (
+            await db.AuditEntries.AsNoTracking().CountAsync(a => a.Kind == AuditKinds.CaseReferenceRefused && a.Provider == Om),
+            await db.CaseSignals.CountAsync(cs => cs.SignalId == batch.Results[0].Accepted!.SignalId)));
+        Assert.Equal((1, 0), (refusals, linked)); // refused by policy: not linked, keeps its grace period
+
+        await MoveAsync(riec, "casusoverleg");
+        using var again = await hub.ClientFor(Om).PostAsJsonAsync("/api/v1/signals/batch", new SubmitSignalBatchRequest([Strafvorderlijk()]), Signals.Json);
+        var permitted = JsonSerializer.Deserialize<SubmitSignalBatchResponse>(await again.Content.ReadAsStringAsync(), Signals.Json)!.Results[0].Accepted!;
+        Assert.True(Assert.Single(permitted.Decisions).Permitted);
+        Assert.Equal(1, await hub.Factory.WithDbAsync(db => db.CaseSignals.CountAsync(cs => cs.SignalId == permitted.SignalId)));
+    }
+
+    [Fact]
     public async Task CaseCommands_AreForTheRiecAnalystAndTheOwnerOnly_AndPhasesMoveForward()
     {
         await using var hub = new ComponentHub();

@@ -117,6 +117,39 @@ public sealed class IdentityTests
     }
 
     [Fact]
+    public async Task TokenEntryDeletedBehindTheHubsBack_IsTrustedAtMostTheCachePeriod_ThenRefused()
+    {
+        // What a revocation through another process (the CLI, another broker instance) looks like to this hub: the
+        // token's entry disappears from the database without this process being told.
+        var clock = new FakeTimeProvider(TimeProvider.System.GetUtcNow());
+        await using var hub = new ComponentHub(services: s => s.AddSingleton<TimeProvider>(clock));
+        var tokens = hub.Factory.TokenClientFor(Signals.Gemeente);
+        using var client = WithBearer(hub, await tokens.GetAccessTokenAsync());
+        await client.SubmitAcceptedAsync(Signals.KvkSignal());
+
+        await hub.Factory.WithDbAsync(db => db.Database.ExecuteSqlRawAsync("DELETE FROM OpenIddictTokens"));
+        clock.Advance(TimeSpan.FromSeconds(new IdentityOptions().TokenEntryCacheSeconds) + TimeSpan.FromMilliseconds(1));
+
+        using var after = await client.SubmitAsync(Signals.KvkSignal());
+        Assert.Equal(HttpStatusCode.Unauthorized, after.StatusCode);
+        Assert.Equal(1, await hub.Factory.WithDbAsync(db => db.Signals.CountAsync()));
+    }
+
+    [Fact]
+    public async Task TokenEntryCache_Off_ReadsTheEntryOnEveryCall()
+    {
+        await using var hub = new ComponentHub(new() { ["ShareHub:Identity:TokenEntryCacheSeconds"] = "0" });
+        var tokens = hub.Factory.TokenClientFor(Signals.Gemeente);
+        using var client = WithBearer(hub, await tokens.GetAccessTokenAsync());
+        await client.SubmitAcceptedAsync(Signals.KvkSignal());
+
+        await hub.Factory.WithDbAsync(db => db.Database.ExecuteSqlRawAsync("DELETE FROM OpenIddictTokens"));
+
+        using var after = await client.SubmitAsync(Signals.KvkSignal());
+        Assert.Equal(HttpStatusCode.Unauthorized, after.StatusCode);
+    }
+
+    [Fact]
     public async Task TokenRequest_SignedWithAnotherKey_IsRefused_AndAudited()
     {
         await using var hub = new ComponentHub();

@@ -39,8 +39,11 @@ public sealed class MultiInstanceTests(ITestOutputHelper output)
             Assert.All(streams, s => Assert.Equal(perInstance, s.Accepted.Count));
 
             var permits = streams.SelectMany(s => s.Accepted).SelectMany(a => a.Decisions).Where(d => d.Permitted).Select(d => d.DeliveryId!.Value).ToHashSet();
+            // Partners process up to PrefetchCount deliveries at once, so handling runs ahead of the (HTTP, then batched)
+            // acknowledgements: wait for those too.
             Assert.True(await PartnerRecorder.WaitUntilAsync(async () =>
-                await servers.ScalarAsync<long>("SELECT count(*) FROM outbox WHERE \"DispatchedAt\" IS NULL") == 0 && recorder.Handled.Count >= permits.Count,
+                await servers.ScalarAsync<long>("SELECT count(*) FROM outbox WHERE \"DispatchedAt\" IS NULL") == 0 && recorder.Handled.Count >= permits.Count
+                    && await servers.ScalarAsync<long>("SELECT count(*) FROM acknowledgements") >= permits.Count,
                 TimeSpan.FromMinutes(2)));
             await Task.Delay(1000);
 
