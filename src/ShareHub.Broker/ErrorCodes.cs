@@ -136,6 +136,9 @@ public static class ErrorCodes
     /// <summary>The answer quotes another subject pseudonym than the question.</summary>
     public const string AnswerSubjectMismatch = "SH-C0011";
 
+    /// <summary>409: the case was changed by another command at the same time; nothing was stored — read it and retry.</summary>
+    public const string CaseChangedConcurrently = "SH-C0012";
+
     /// <summary>An organisation took part in a case or answered a question (audit outcome code).</summary>
     public const string CaseRecorded = "SH-C0100";
 

@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.EntityFrameworkCore;
 using ShareHub.Broker.Audit;
 using ShareHub.Broker.Cases;
 using ShareHub.Broker.Identity;
@@ -94,7 +95,19 @@ public static class CasesApi
     private static async Task<Results<Ok<T>, ProblemHttpResult>> Respond<T>(Task<CaseOutcome<T>> command)
         where T : class
     {
-        var outcome = await command.ConfigureAwait(false);
+        CaseOutcome<T> outcome;
+        try
+        {
+            outcome = await command.ConfigureAwait(false);
+        }
+        catch (DbUpdateConcurrencyException)
+        {
+            // Case.Revision: another command changed the case between this one reading and committing it. Nothing of
+            // this command was stored (case rows, audit entries and outbox rows share the transaction).
+            return Problems.Create(StatusCodes.Status409Conflict, ErrorCodes.CaseChangedConcurrently, "Case changed concurrently",
+                "The case was changed by another command at the same time; nothing was stored. Read the case and try again.");
+        }
+
         return outcome.Refusal is { } refusal ? ToProblem(refusal) : TypedResults.Ok(outcome.Value!);
     }
 

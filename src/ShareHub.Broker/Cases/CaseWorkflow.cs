@@ -342,6 +342,7 @@ public sealed class CaseWorkflow(HubDbContext db, PolicyStore policies, Partners
             });
         }
 
+        c.Revision++; // asked in the phase this command saw (CasesApi answers SH-C0012 if it moved meanwhile)
         await SaveAndNudgeAsync(decisions, cancellationToken).ConfigureAwait(false);
         return ToDto(c, question);
     }
@@ -435,7 +436,20 @@ public sealed class CaseWorkflow(HubDbContext db, PolicyStore policies, Partners
             answer.AnsweredAt = now;
         }
 
-        await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (DbUpdateConcurrencyException)
+        {
+            // Another answer of the same organisation committed first (State is a concurrency token): this one, and
+            // its audit entry, were not stored. The same bit again is a repeat; a different bit, a second answer.
+            db.ChangeTracker.Clear();
+            var stored = await db.HitNoHitAnswers.AsNoTracking().SingleAsync(a => a.QuestionId == questionId && a.Organisation == organisation, cancellationToken).ConfigureAwait(false);
+            return stored.State == state ? null : new CaseRefusal(StatusCodes.Status409Conflict, ErrorCodes.AlreadyAnswered, "Already answered",
+                $"Question {questionId} was answered already; an answer is final.");
+        }
+
         return decision.IsPermitted ? null : new CaseRefusal(StatusCodes.Status403Forbidden, decision.ReasonCode, "Answer refused by policy", decision.Explanation);
     }
 
@@ -588,6 +602,7 @@ public sealed class CaseWorkflow(HubDbContext db, PolicyStore policies, Partners
 
     private async Task<CaseCommandResponse> CommitAsync(Case c, string kind, List<CaseEventDecisionDto> decisions, CancellationToken cancellationToken)
     {
+        c.Revision++; // the case as this command saw it, or nothing (CasesApi answers SH-C0012)
         await SaveAndNudgeAsync(decisions, cancellationToken).ConfigureAwait(false);
         return new CaseCommandResponse(ToDto(c), kind, decisions);
     }

@@ -42,6 +42,12 @@ public sealed class Case
     /// <summary>When the retention purge deleted those copies; null while kept.</summary>
     public DateTimeOffset? EventsPurgedAt { get; set; }
 
+    /// <summary>
+    /// Optimistic concurrency token, raised by every command on the case: of two analysts changing the case at once,
+    /// the second commit fails instead of silently deciding on a phase or participant list that no longer holds.
+    /// </summary>
+    public int Revision { get; set; }
+
     /// <summary>Participants, owner included.</summary>
     public List<CaseParticipant> Participants { get; set; } = [];
 

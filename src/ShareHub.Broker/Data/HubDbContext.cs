@@ -128,6 +128,7 @@ public abstract class HubDbContext : DbContext
             e.Property(c => c.OpenedBy).HasMaxLength(128);
             e.Property(c => c.Phase).HasMaxLength(16);
             e.Property(c => c.Weighing).HasMaxLength(2000);
+            e.Property(c => c.Revision).IsConcurrencyToken();
             e.HasIndex(c => c.ClosedAt);
             e.HasIndex(c => c.RetainUntil);
             if (Database.IsSqlite())
@@ -172,7 +173,8 @@ public abstract class HubDbContext : DbContext
             e.ToTable("hit_no_hit_answers");
             e.HasKey(a => new { a.QuestionId, a.Organisation });
             e.Property(a => a.Organisation).HasMaxLength(64);
-            e.Property(a => a.State).HasMaxLength(16);
+            // Concurrency token: an answer is final, so two answers racing for one pending row cannot both be stored.
+            e.Property(a => a.State).HasMaxLength(16).IsConcurrencyToken();
         });
 
         // Hash chain, signed checkpoints and retention columns (docs/audit.md).

@@ -150,6 +150,36 @@ public sealed class CaseWorkflowTests
     }
 
     [Fact]
+    public async Task ConcurrentCommandsOnOneCase_OnlyOneCommits_TheOthersAre409_AndNothingOfThemIsStored()
+    {
+        await using var hub = new ComponentHub(new() { ["ShareHub:Dispatcher:Enabled"] = "false" });
+        var riec = hub.ClientFor(Signals.Riec, Analyst);
+        await OpenAsync(riec, await GemeenteSignalAsync(hub), Signals.Politie);
+        var eventsBefore = await hub.Factory.WithDbAsync(db => db.Outbox.CountAsync(o => o.CaseId != null));
+
+        // Twelve analysts move the case from signaal to bevraging at the same moment: each read the case in signaal.
+        var moves = await Task.WhenAll(Enumerable.Range(0, 12).Select(async i =>
+        {
+            using var response = await riec.PostAsJsonAsync($"/api/v1/cases/{Reference}/phase", new ChangeCasePhaseRequest("bevraging", $"analist {i}"), Signals.Json);
+            var body = await response.Content.ReadAsStringAsync();
+            return (response.StatusCode, Code: response.IsSuccessStatusCode ? null : JsonDocument.Parse(body).RootElement.GetProperty("code").GetString());
+        }));
+
+        Assert.Single(moves, m => m.StatusCode == HttpStatusCode.OK);
+        Assert.All(moves.Where(m => m.StatusCode != HttpStatusCode.OK), m =>
+        {
+            Assert.Equal(HttpStatusCode.Conflict, m.StatusCode);
+            Assert.Contains(m.Code, new[] { "SH-C0004", "SH-C0012" }); // lost the race, or read the case after the winner
+        });
+        var (changes, events) = await hub.Factory.WithDbAsync(async db => (
+            await db.AuditEntries.CountAsync(a => a.Kind == AuditKinds.CasePhaseChanged && a.CaseReference == Reference),
+            await db.Outbox.CountAsync(o => o.CaseId != null)));
+        Assert.Equal(1, changes);
+        Assert.Equal(1, events - eventsBefore); // the one participant (politie) told once
+        Assert.True((await Fg(hub.Factory).VerifyAsync()).Valid);
+    }
+
+    [Fact]
     public async Task CaseCommands_AreForTheRiecAnalystAndTheOwnerOnly_AndPhasesMoveForward()
     {
         await using var hub = new ComponentHub();

@@ -491,6 +491,10 @@ namespace ShareHub.Broker.Data.Migrations.Postgres
                     b.Property<DateTimeOffset?>("RetainUntil")
                         .HasColumnType("timestamp with time zone");
 
+                    b.Property<int>("Revision")
+                        .IsConcurrencyToken()
+                        .HasColumnType("integer");
+
                     b.Property<string>("Weighing")
                         .IsRequired()
                         .HasMaxLength(2000)
@@ -556,6 +560,7 @@ namespace ShareHub.Broker.Data.Migrations.Postgres
                         .HasColumnType("uuid");
 
                     b.Property<string>("State")
+                        .IsConcurrencyToken()
                         .IsRequired()
                         .HasMaxLength(16)
                         .HasColumnType("character varying(16)");

@@ -494,6 +494,10 @@ namespace ShareHub.Broker.Data.Migrations.SqlServer
                     b.Property<DateTimeOffset?>("RetainUntil")
                         .HasColumnType("datetimeoffset");
 
+                    b.Property<int>("Revision")
+                        .IsConcurrencyToken()
+                        .HasColumnType("int");
+
                     b.Property<string>("Weighing")
                         .IsRequired()
                         .HasMaxLength(2000)
@@ -559,6 +563,7 @@ namespace ShareHub.Broker.Data.Migrations.SqlServer
                         .HasColumnType("uniqueidentifier");
 
                     b.Property<string>("State")
+                        .IsConcurrencyToken()
                         .IsRequired()
                         .HasMaxLength(16)
                         .HasColumnType("nvarchar(16)");

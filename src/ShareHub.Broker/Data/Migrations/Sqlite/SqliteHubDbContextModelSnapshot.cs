@@ -482,6 +482,10 @@ namespace ShareHub.Broker.Data.Migrations.Sqlite
                     b.Property<long?>("RetainUntil")
                         .HasColumnType("INTEGER");
 
+                    b.Property<int>("Revision")
+                        .IsConcurrencyToken()
+                        .HasColumnType("INTEGER");
+
                     b.Property<string>("Weighing")
                         .IsRequired()
                         .HasMaxLength(2000)
@@ -547,6 +551,7 @@ namespace ShareHub.Broker.Data.Migrations.Sqlite
                         .HasColumnType("TEXT");
 
                     b.Property<string>("State")
+                        .IsConcurrencyToken()
                         .IsRequired()
                         .HasMaxLength(16)
                         .HasColumnType("TEXT");
