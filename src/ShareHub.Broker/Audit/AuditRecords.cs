@@ -35,6 +35,35 @@ internal static class AuditRecords
         };
     }
 
+    /// <summary><paramref name="recipient"/> acknowledged receipt of <paramref name="delivery"/> (whose decision entry is loaded).</summary>
+    public static AuditEntry Acknowledged(OutboxMessage delivery, string recipient, DateTimeOffset now)
+    {
+        var decision = delivery.AuditEntry!;
+        return new AuditEntry
+        {
+            Kind = AuditKinds.Acknowledgement,
+            RecordedAt = now,
+            ActorOrganisation = recipient,
+            Actor = $"bus:{recipient}",
+            SignalId = delivery.SignalId,
+            DeliveryId = delivery.DeliveryId,
+            Provider = decision.Provider,
+            Recipient = recipient,
+            Category = decision.Category,
+            Purpose = decision.Purpose,
+            CaseReference = decision.CaseReference,
+            SubjectType = decision.SubjectType,
+            SubjectPseudonym = decision.SubjectPseudonym,
+            Outcome = "acknowledged",
+            ReasonCode = ErrorCodes.Acknowledged,
+            Explanation = $"'{recipient}' acknowledged receipt of delivery {delivery.DeliveryId}.",
+            RuleId = decision.RuleId,
+            LegalGround = decision.LegalGround,
+            PolicyVersion = decision.PolicyVersion,
+            TraceId = decision.TraceId,
+        };
+    }
+
     /// <summary>The retention purge deleted <paramref name="signal"/>'s payload, submitted identifier and <paramref name="copies"/> recipient copies.</summary>
     public static AuditEntry Purged(Signal signal, int copies, string actorOrganisation, string actor, DateTimeOffset now) => new()
     {

@@ -1,5 +1,6 @@
 using MassTransit;
 using Microsoft.EntityFrameworkCore;
+using ShareHub.Broker.Audit;
 using ShareHub.Broker.Data;
 using ShareHub.Contracts;
 
@@ -62,7 +63,6 @@ public sealed class DeliveryAcknowledgedConsumer(HubDbContext db, TimeProvider t
                 continue;
             }
 
-            var decision = delivery.AuditEntry!;
             db.Acknowledgements.Add(new Acknowledgement
             {
                 DeliveryId = ack.DeliveryId,
@@ -70,29 +70,7 @@ public sealed class DeliveryAcknowledgedConsumer(HubDbContext db, TimeProvider t
                 AcknowledgedAt = ack.AcknowledgedAt,
                 ReceivedAt = now,
             });
-            db.AuditEntries.Add(new AuditEntry
-            {
-                Kind = AuditKinds.Acknowledgement,
-                RecordedAt = now,
-                ActorOrganisation = ack.Recipient,
-                Actor = $"bus:{ack.Recipient}",
-                SignalId = delivery.SignalId,
-                DeliveryId = ack.DeliveryId,
-                Provider = decision.Provider,
-                Recipient = ack.Recipient,
-                Category = decision.Category,
-                Purpose = decision.Purpose,
-                CaseReference = decision.CaseReference,
-                SubjectType = decision.SubjectType,
-                SubjectPseudonym = decision.SubjectPseudonym,
-                Outcome = "acknowledged",
-                ReasonCode = ErrorCodes.Acknowledged,
-                Explanation = $"'{ack.Recipient}' acknowledged receipt of delivery {ack.DeliveryId}.",
-                RuleId = decision.RuleId,
-                LegalGround = decision.LegalGround,
-                PolicyVersion = decision.PolicyVersion,
-                TraceId = decision.TraceId,
-            });
+            db.AuditEntries.Add(AuditRecords.Acknowledged(delivery, ack.Recipient, now));
         }
 
         if (!db.ChangeTracker.HasChanges())

@@ -78,35 +78,6 @@ public sealed class MigrationTests : IDisposable
     }
 
     [Fact]
-    public async Task OutboxRowWaitingBeforeTheCasesMigration_StillCarriesASignalAfterTheUpgrade()
-    {
-        // A hub upgraded with deliveries still in its outbox: the Cases migration adds MessageType, and the dispatcher
-        // chooses the contract from it. Rows written before it can only be signal deliveries.
-        var (settings, file) = Sqlite("upgrade");
-        await using (var db = HubDatabase.CreateContext(DatabaseProvider.Sqlite, settings.ConnectionString))
-        {
-            var initial = db.Database.GetMigrations().Single(id => id.EndsWith("_InitialCreate", StringComparison.Ordinal));
-            await db.GetService<IMigrator>().MigrateAsync(initial);
-        }
-
-        await AuditTestKit.SqliteAsync(file, """
-            INSERT INTO audit_entries ("Id", "Kind", "RecordedAt", "ActorOrganisation", "Actor", "Outcome", "ReasonCode", "Explanation", "Sequence", "Hash")
-            VALUES (1, 'signal.decision', 0, 'politie', 'test', 'permit', 'SH-P0000', 'written before the upgrade', 1, zeroblob(32));
-            INSERT INTO outbox ("DeliveryId", "SignalId", "Recipient", "AuditEntryId", "MessageJson", "CreatedAt", "Attempts")
-            VALUES ('0d6f8a1e-52c4-4c4e-9a57-5b1f0c1f7a11', '0d6f8a1e-52c4-4c4e-9a57-5b1f0c1f7a12', 'politie', 1, '{}', '2026-11-25 10:00:00+00:00', 0);
-            """);
-
-        await using (var db = HubDatabase.CreateContext(DatabaseProvider.Sqlite, settings.ConnectionString))
-        {
-            await HubDatabase.MigrateAsync(db, settings, TimeProvider.System, CancellationToken.None);
-            var waiting = await db.Outbox.AsNoTracking().SingleAsync();
-            Assert.Equal(OutboxMessageTypes.Signal, waiting.MessageType);
-            Assert.Equal(Guid.Parse("0d6f8a1e-52c4-4c4e-9a57-5b1f0c1f7a12"), waiting.SignalId);
-            Assert.Null(waiting.CaseId);
-        }
-    }
-
-    [Fact]
     public async Task SqliteFileCreatedByEnsureCreated_IsRefusedWithWhatToDo_AndLeftUntouched()
     {
         var (settings, file) = Sqlite("legacy");
