@@ -4,7 +4,6 @@ using FluentValidation;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
-using ShareHub.Broker.Cases;
 using ShareHub.Broker.Data;
 using ShareHub.Broker.Delivery;
 using ShareHub.Broker.Policies;
@@ -58,36 +57,32 @@ public static class SignalsApi
             return Problems.Validation(validation);
         }
 
-        // A signal naming a case is decided with the case's real phase and participants; a case that does not exist,
-        // is closed, or in which the provider takes part not, is refused before anything is stored (and audited).
-        var (caseOfSignal, refusal) = await intake.ResolveCaseAsync(provider, user.GetActor(), request, cancellationToken).ConfigureAwait(false);
-        if (refusal is not null)
-        {
-            return CasesApi.ToProblem(refusal);
-        }
-
-        if (idempotencyKey is null)
-        {
-            var response = await intake.SubmitAsync(provider, user.GetActor(), request, caseOfSignal, null, cancellationToken).ConfigureAwait(false);
-            return TypedResults.Accepted($"/api/v1/signals/{response.SignalId}", response);
-        }
-
-        if (!Idempotency.IsValidKey(idempotencyKey))
+        if (idempotencyKey is not null && !Idempotency.IsValidKey(idempotencyKey))
         {
             return Problems.Create(StatusCodes.Status400BadRequest, ErrorCodes.InvalidIdempotencyKey, "Invalid idempotency key",
                 "The Idempotency-Key header must be 1–64 printable ASCII characters.");
         }
 
-        var hash = Idempotency.HashOf(request);
-        var earlier = await Idempotency.FindAsync(db, provider, idempotencyKey, cancellationToken).ConfigureAwait(false);
+        // A retry is answered from what was stored, before anything else is decided: the named case may have moved on
+        // or closed since, and the submitter must still learn that its signal was stored.
+        var hash = idempotencyKey is null ? null : Idempotency.HashOf(request);
+        var earlier = idempotencyKey is null ? null : await Idempotency.FindAsync(db, provider, idempotencyKey, cancellationToken).ConfigureAwait(false);
         if (earlier is null)
         {
+            // A signal naming a case is decided with the case's real phase and participants; a case that does not
+            // exist, is closed, or in which the provider takes no part is refused before anything is stored (audited).
+            var (caseOfSignal, refusal) = await intake.ResolveCaseAsync(provider, user.GetActor(), request, cancellationToken).ConfigureAwait(false);
+            if (refusal is not null)
+            {
+                return CasesApi.ToProblem(refusal);
+            }
+
             try
             {
-                var response = await intake.SubmitAsync(provider, user.GetActor(), request, caseOfSignal, (idempotencyKey, hash), cancellationToken).ConfigureAwait(false);
+                var response = await intake.SubmitAsync(provider, user.GetActor(), request, caseOfSignal, idempotencyKey is null ? null : (idempotencyKey, hash!), cancellationToken).ConfigureAwait(false);
                 return TypedResults.Accepted($"/api/v1/signals/{response.SignalId}", response);
             }
-            catch (DbUpdateException)
+            catch (DbUpdateException) when (idempotencyKey is not null)
             {
                 // A concurrent retry with the same key committed first (unique index): answer with that signal.
                 db.ChangeTracker.Clear();

@@ -150,6 +150,28 @@ public sealed class CaseWorkflowTests
     }
 
     [Fact]
+    public async Task RetriedSignalNamingACase_GetsItsStoredAnswer_EvenAfterTheCaseClosed()
+    {
+        await using var hub = new ComponentHub(new() { ["ShareHub:Dispatcher:Enabled"] = "false" });
+        var riec = hub.ClientFor(Signals.Riec, Analyst);
+        await OpenAsync(riec, await GemeenteSignalAsync(hub), Om, Signals.Politie);
+        await MoveAsync(riec, "casusoverleg");
+        var om = hub.ClientFor(Om);
+        om.DefaultRequestHeaders.Add("Idempotency-Key", "om-strafvorderlijk-1");
+        var first = await om.SubmitAcceptedAsync(Strafvorderlijk());
+
+        // The answer was lost on the way back; by the time the OM's system retries, the case is closed.
+        await MoveAsync(riec, "afgesloten");
+        var retried = await om.SubmitAcceptedAsync(Strafvorderlijk());
+
+        Assert.Equal(first.SignalId, retried.SignalId);
+        Assert.Equal(first.Decisions.Select(d => (d.Permitted, d.DeliveryId)), retried.Decisions.Select(d => (d.Permitted, d.DeliveryId)));
+        Assert.Equal(0, await hub.Factory.WithDbAsync(db => db.AuditEntries.CountAsync(a => a.Kind == AuditKinds.CaseReferenceRefused)));
+        using var fresh = await hub.ClientFor(Om).SubmitAsync(Strafvorderlijk()); // without the key it is a new signal: refused
+        await AssertProblemAsync(fresh, HttpStatusCode.Conflict, "SH-C0003");
+    }
+
+    [Fact]
     public async Task ConcurrentCommandsOnOneCase_OnlyOneCommits_TheOthersAre409_AndNothingOfThemIsStored()
     {
         await using var hub = new ComponentHub(new() { ["ShareHub:Dispatcher:Enabled"] = "false" });
