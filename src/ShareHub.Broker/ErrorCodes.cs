@@ -28,6 +28,12 @@ public static class ErrorCodes
     /// <summary>A batch submission holds no signals or more than the maximum (<c>SubmitSignalBatchRequest.MaxSignals</c>).</summary>
     public const string InvalidBatch = "SH-V0007";
 
+    /// <summary>
+    /// A batch acknowledgement holds no deliveries, more than the maximum
+    /// (<c>AcknowledgeDeliveriesRequest.MaxDeliveries</c>), or an item without a delivery id.
+    /// </summary>
+    public const string InvalidAcknowledgements = "SH-V0008";
+
     /// <summary>Subject type must be bsn, kvk or address.</summary>
     public const string UnknownSubjectType = "SH-V0101";
 

@@ -25,17 +25,21 @@ internal static class Problems
             extensions: new Dictionary<string, object?> { ["code"] = code });
 
     /// <summary>A 400 listing every failed field, each with its message and stable code.</summary>
-    public static ValidationProblem Validation(ValidationResult result)
+    public static ValidationProblem Validation(ValidationResult result) =>
+        Validation(result, ErrorCodes.InvalidSignal, InvalidSignalTitle, InvalidSignalDetail);
+
+    /// <summary>A 400 with the stable <paramref name="code"/>, listing every failed field with its message and code.</summary>
+    public static ValidationProblem Validation(ValidationResult result, string code, string title, string detail)
     {
         var (errors, codes) = Fields(result);
         return TypedResults.ValidationProblem(errors,
-            detail: InvalidSignalDetail,
-            title: InvalidSignalTitle,
-            type: ErrorCodes.TypeUri(ErrorCodes.InvalidSignal),
-            extensions: new Dictionary<string, object?> { ["code"] = ErrorCodes.InvalidSignal, ["codes"] = codes });
+            detail: detail,
+            title: title,
+            type: ErrorCodes.TypeUri(code),
+            extensions: new Dictionary<string, object?> { ["code"] = code, ["codes"] = codes });
     }
 
-    /// <summary>The same problem as <see cref="Validation"/>, as one refused item of a batch submission.</summary>
+    /// <summary>The same problem as <see cref="Validation(ValidationResult)"/>, as one refused item of a batch submission.</summary>
     public static SignalProblem ValidationItem(ValidationResult result)
     {
         var (errors, codes) = Fields(result);

@@ -1,0 +1,140 @@
+using Microsoft.EntityFrameworkCore;
+using ShareHub.Broker.Audit;
+using ShareHub.Broker.Data;
+using ShareHub.Contracts;
+
+namespace ShareHub.Broker.Delivery;
+
+/// <summary>
+/// One recipient's claim that it processed a delivery, as the bus or the deliveries API received it.
+/// </summary>
+/// <param name="DeliveryId">The delivery acknowledged.</param>
+/// <param name="Recipient">The acknowledging organisation (the token's, or the hub-sent message's).</param>
+/// <param name="Actor">Who acknowledged, for the audit trail (<c>bus:&lt;org&gt;</c> or the API client).</param>
+/// <param name="AcknowledgedAt">When the recipient processed it.</param>
+internal sealed record AcknowledgementClaim(Guid DeliveryId, string Recipient, string Actor, DateTimeOffset AcknowledgedAt);
+
+/// <summary>
+/// Records recipients' acknowledgements, once per delivery, for both paths that take them: the bus consumer
+/// (<see cref="DeliveryAcknowledgedConsumer"/>) and the batch endpoint (<c>POST /api/v1/deliveries/acknowledgements</c>).
+/// One query for the deliveries, one for earlier acknowledgements and ONE transaction — one chain-head lock — for all
+/// the rows and audit entries: an <c>acknowledged</c> entry (SH-D0001) and an <see cref="Acknowledgement"/> row per
+/// delivery of the claimant's own, a <c>rejected</c> entry (SH-D0002) and no row for an unknown delivery or another
+/// organisation's. A delivery recorded already (earlier, or by an earlier claim of the same batch) is absorbed.
+/// </summary>
+/// <param name="db">The scope's context; left clean after a rolled-back attempt.</param>
+/// <param name="time">The hub's clock (ReceivedAt, audit time, default AcknowledgedAt).</param>
+/// <param name="logger">Debug notes about absorbed duplicates.</param>
+/// <param name="namesOtherRecipient">
+/// Whether a rejection entry names the organisation the delivery was really addressed to. The bus is the hub's own
+/// (partners cannot publish on it), so its rejections may say; a rejection of an API caller says only "another
+/// organisation", as the caller's privacy officer reads its organisation's audit entries.
+/// </param>
+internal sealed class AcknowledgementRecorder(HubDbContext db, TimeProvider time, ILogger logger, bool namesOtherRecipient)
+{
+    /// <summary>
+    /// Records <paramref name="claims"/> and returns one outcome per claim, in order. Committed when it returns. A
+    /// concurrent duplicate (another instance, the other path) that commits first spoils the transaction on the
+    /// unique key: it is rolled back and every claim recorded on its own, the duplicate answered as already
+    /// acknowledged. Any other storage failure is thrown.
+    /// </summary>
+    public async Task<IReadOnlyList<AcknowledgementOutcome>> RecordAsync(IReadOnlyList<AcknowledgementClaim> claims, CancellationToken cancellationToken)
+    {
+        var ids = claims.Select(a => a.DeliveryId).Distinct().ToList();
+        var deliveries = await db.Outbox.AsNoTracking()
+            .Include(o => o.AuditEntry)
+            .Where(o => ids.Contains(o.DeliveryId))
+            .ToDictionaryAsync(o => o.DeliveryId, cancellationToken)
+            .ConfigureAwait(false);
+        var recorded = (await db.Acknowledgements.AsNoTracking().Where(a => ids.Contains(a.DeliveryId)).Select(a => a.DeliveryId)
+            .ToListAsync(cancellationToken).ConfigureAwait(false)).ToHashSet();
+        var now = time.GetUtcNow();
+        var outcomes = new AcknowledgementOutcome[claims.Count];
+
+        for (var i = 0; i < claims.Count; i++)
+        {
+            var claim = claims[i];
+            deliveries.TryGetValue(claim.DeliveryId, out var delivery);
+            if (delivery is null || delivery.Recipient != claim.Recipient)
+            {
+                db.AuditEntries.Add(new AuditEntry
+                {
+                    Kind = AuditKinds.Acknowledgement,
+                    RecordedAt = now,
+                    ActorOrganisation = claim.Recipient,
+                    Actor = claim.Actor,
+                    DeliveryId = claim.DeliveryId,
+                    Recipient = claim.Recipient,
+                    Outcome = "rejected",
+                    ReasonCode = ErrorCodes.AcknowledgementRejected,
+                    Explanation = delivery is null
+                        ? $"'{claim.Recipient}' acknowledged delivery {claim.DeliveryId}, which the hub never queued."
+                        : namesOtherRecipient
+                            ? $"'{claim.Recipient}' acknowledged delivery {claim.DeliveryId}, which was addressed to '{delivery.Recipient}'."
+                            : $"'{claim.Recipient}' acknowledged delivery {claim.DeliveryId}, which was addressed to another organisation.",
+                });
+                outcomes[i] = AcknowledgementOutcome.NotFound;
+                continue;
+            }
+
+            if (!recorded.Add(claim.DeliveryId))
+            {
+                logger.LogDebug("Duplicate acknowledgement of {DeliveryId} absorbed", claim.DeliveryId);
+                outcomes[i] = AcknowledgementOutcome.AlreadyAcknowledged;
+                continue;
+            }
+
+            db.Acknowledgements.Add(new Acknowledgement
+            {
+                DeliveryId = claim.DeliveryId,
+                Recipient = claim.Recipient,
+                AcknowledgedAt = claim.AcknowledgedAt,
+                ReceivedAt = now,
+            });
+            var acknowledged = AuditRecords.Acknowledged(delivery, claim.Recipient, now);
+            acknowledged.Actor = claim.Actor;
+            db.AuditEntries.Add(acknowledged);
+            outcomes[i] = AcknowledgementOutcome.Acknowledged;
+        }
+
+        if (!db.ChangeTracker.HasChanges())
+        {
+            return outcomes;
+        }
+
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+            return outcomes;
+        }
+        catch (DbUpdateException) when (claims.Count > 1)
+        {
+            // A concurrent duplicate recorded one of them first and spoiled the batch's transaction, which rolled
+            // back: record each on its own, so the others are not held up.
+            db.ChangeTracker.Clear();
+            for (var i = 0; i < claims.Count; i++)
+            {
+                outcomes[i] = (await RecordAsync([claims[i]], cancellationToken).ConfigureAwait(false))[0];
+            }
+
+            return outcomes;
+        }
+        catch (DbUpdateException)
+        {
+            if (!await IsAlreadyAcknowledgedAsync(claims[0].DeliveryId).ConfigureAwait(false))
+            {
+                throw; // a real storage failure
+            }
+
+            // A concurrent duplicate won the race: the acknowledgement is recorded exactly once.
+            logger.LogDebug("Concurrent duplicate acknowledgement of {DeliveryId} absorbed", claims[0].DeliveryId);
+            return [AcknowledgementOutcome.AlreadyAcknowledged];
+        }
+    }
+
+    private async Task<bool> IsAlreadyAcknowledgedAsync(Guid deliveryId)
+    {
+        db.ChangeTracker.Clear();
+        return await db.Acknowledgements.AnyAsync(a => a.DeliveryId == deliveryId).ConfigureAwait(false);
+    }
+}
