@@ -39,16 +39,20 @@ public sealed class RabbitMqDeliveryListener : IAsyncDisposable
         _logger = logger;
     }
 
-    /// <summary>Acknowledges over HTTP: <c>POST /api/v1/deliveries/{id}/acknowledgement</c> with the token client.</summary>
-    public static Func<Guid, CancellationToken, Task> HttpAcknowledgement(HubTokenClient tokens, TimeProvider time) => async (deliveryId, cancellationToken) =>
+    /// <summary>
+    /// Acknowledges over HTTP with the token client: concurrent acknowledgements are grouped into one
+    /// <c>POST /api/v1/deliveries/acknowledgements</c> (group commit, no timer: an idle partner sends at once; see
+    /// <see cref="AcknowledgementBatcher"/>). The returned function throws — and the listener requeues the delivery
+    /// after a pause — when the hub answers its delivery "not found" or the request fails; a delivery acknowledged
+    /// already counts as success. Create it once per token client and reuse it: each returned function groups only its
+    /// own calls.
+    /// </summary>
+    public static Func<Guid, CancellationToken, Task> HttpAcknowledgement(HubTokenClient tokens, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(tokens);
-        using var response = await tokens.PostAsJsonAsync(HubApi.AcknowledgementPath(deliveryId), new AcknowledgeDeliveryRequest(time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
-        if (!response.IsSuccessStatusCode)
-        {
-            throw new HttpRequestException($"The hub refused the acknowledgement of {deliveryId}: HTTP {(int)response.StatusCode}", null, response.StatusCode);
-        }
-    };
+        ArgumentNullException.ThrowIfNull(time);
+        return new AcknowledgementBatcher(tokens, time).AcknowledgeAsync;
+    }
 
     /// <summary>Connects and starts consuming. Throws (ACCESS_REFUSED, 403) when the user may not read the queue.</summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)

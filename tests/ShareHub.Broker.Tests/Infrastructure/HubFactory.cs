@@ -82,8 +82,11 @@ public sealed class HubFactory(IReadOnlyDictionary<string, string?> settings, Ac
             .Value.GetAwaiter().GetResult();
     }
 
-    /// <summary>Registers a client with a new key pair and returns its token client (the key never leaves the test).</summary>
-    public async Task<HubTokenClient> RegisterTestClientAsync(string clientId, string organisation, IReadOnlyList<string> roles, IReadOnlyList<string>? scopes = null, IReadOnlyList<string>? requestedScopes = null)
+    /// <summary>
+    /// Registers a client with a new key pair and returns its token client (the key never leaves the test). Its
+    /// requests pass through <paramref name="handlers"/>, when given (e.g. to count them at the HTTP boundary).
+    /// </summary>
+    public async Task<HubTokenClient> RegisterTestClientAsync(string clientId, string organisation, IReadOnlyList<string> roles, IReadOnlyList<string>? scopes = null, IReadOnlyList<string>? requestedScopes = null, params DelegatingHandler[] handlers)
     {
         using var rsa = RSA.Create(2048);
         using (var scope = Services.CreateScope())
@@ -92,7 +95,7 @@ public sealed class HubFactory(IReadOnlyDictionary<string, string?> settings, Ac
                 .RegisterAsync(new PartnerClientRegistration(clientId, organisation, roles, scopes, rsa.ExportSubjectPublicKeyInfoPem()), "test-setup");
         }
 
-        var http = CreateClient(); // the in-process test server, or Kestrel when a test asked for it
+        var http = handlers.Length == 0 ? CreateClient() : CreateDefaultClient(handlers); // the in-process test server, or Kestrel when a test asked for it
         return new HubTokenClient(http, new HubClientCredentials
         {
             HubUri = http.BaseAddress!,

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging.Abstractions;
 using ShareHub.Broker.Identity;
 using ShareHub.Broker.Tests.Infrastructure;
@@ -65,8 +66,11 @@ public sealed class PartnerBusHost : IAsyncDisposable
         return host;
     }
 
+    /// <summary>One acknowledgement batcher per token client, so concurrent acknowledgements share requests as in production.</summary>
+    private readonly ConcurrentDictionary<HubTokenClient, Func<Guid, CancellationToken, Task>> _acknowledgements = new();
+
     private Func<Guid, CancellationToken, Task> Acknowledge(string organisation) => (deliveryId, cancellationToken) =>
-        RabbitMqDeliveryListener.HttpAcknowledgement(Tokens(organisation), TimeProvider.System)(deliveryId, cancellationToken);
+        _acknowledgements.GetOrAdd(Tokens(organisation), tokens => RabbitMqDeliveryListener.HttpAcknowledgement(tokens, TimeProvider.System))(deliveryId, cancellationToken);
 
     public async ValueTask DisposeAsync()
     {
