@@ -1,7 +1,10 @@
+using System.Data.Common;
 using System.Net;
 using System.Net.Http.Json;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
 using ShareHub.Broker.Data;
 using ShareHub.Broker.Identity;
 using ShareHub.Broker.Tests.Infrastructure;
@@ -103,6 +106,34 @@ public sealed class AcknowledgementBatchTests
             await db.Acknowledgements.CountAsync(),
             await db.AuditEntries.CountAsync(a => a.Kind == AuditKinds.Acknowledgement && a.Outcome == "acknowledged")));
         Assert.Equal((6, 6), (rows, audits));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ConcurrentDuplicate_CommittedBetweenLookupAndSave_DoesNotFailTheBatch(bool alone)
+    {
+        var race = new ConcurrentDuplicate();
+        await using var hub = new ComponentHub(NoDispatch, services: s =>
+        {
+            s.AddSingleton(race);
+            s.ConfigureDbContext<HubDbContext>((sp, o) => o.AddInterceptors(sp.GetRequiredService<ConcurrentDuplicate>()));
+        });
+        var (before, racing, after) = (await SubmitAsync(hub), await SubmitAsync(hub), await SubmitAsync(hub));
+        var riec = hub.ClientFor(Signals.Riec);
+        race.Arm(racing, hub.Factory.Services);
+
+        var answer = alone ? await AcknowledgeAsync(riec, (racing, null)) : await AcknowledgeAsync(riec, (before, null), (racing, null), (after, null));
+
+        Assert.True(race.Happened, "the concurrent duplicate was not committed between lookup and save");
+        Assert.Equal(
+            alone ? [AcknowledgementOutcome.AlreadyAcknowledged] : [AcknowledgementOutcome.Acknowledged, AcknowledgementOutcome.AlreadyAcknowledged, AcknowledgementOutcome.Acknowledged],
+            answer.Results.Select(r => r.Outcome));
+        var (rows, audited) = await hub.Factory.WithDbAsync(async db => (
+            await db.Acknowledgements.CountAsync(),
+            await db.AuditEntries.Where(a => a.Kind == AuditKinds.Acknowledgement && a.Outcome == "acknowledged").Select(a => a.DeliveryId!.Value).ToListAsync()));
+        Assert.Equal(alone ? 1 : 3, rows);
+        Assert.Equal(alone ? [] : new[] { before, after }.Order(), audited.Order()); // the racing writer audits its own
     }
 
     [Theory]
@@ -243,6 +274,34 @@ public sealed class AcknowledgementBatchTests
         Assert.Contains(problem.Errors.Keys, k => k.StartsWith("deliveries", StringComparison.Ordinal));
         Assert.Empty(await AcknowledgementAuditsAsync(hub));
         Assert.False(await hub.Factory.WithDbAsync(db => db.Acknowledgements.AnyAsync()));
+    }
+
+    /// <summary>
+    /// Another writer (an instance, the bus consumer) that records an armed delivery's acknowledgement right after the
+    /// recorder looked for earlier ones and before its own transaction starts: the batch then loses on the unique key.
+    /// </summary>
+    private sealed class ConcurrentDuplicate : DbTransactionInterceptor
+    {
+        private (Guid Delivery, IServiceProvider Services)? _armed;
+
+        public bool Happened { get; private set; }
+
+        public void Arm(Guid delivery, IServiceProvider services) => _armed = (delivery, services);
+
+        public override async ValueTask<InterceptionResult<DbTransaction>> TransactionStartingAsync(DbConnection connection, TransactionStartingEventData eventData, InterceptionResult<DbTransaction> result, CancellationToken cancellationToken = default)
+        {
+            if (_armed is { } armed && eventData.Context!.ChangeTracker.Entries<Acknowledgement>().Any(e => e.Entity.DeliveryId == armed.Delivery))
+            {
+                _armed = null;
+                using var scope = armed.Services.CreateScope();
+                var other = scope.ServiceProvider.GetRequiredService<HubDbContext>();
+                other.Acknowledgements.Add(new Acknowledgement { DeliveryId = armed.Delivery, Recipient = Signals.Riec, AcknowledgedAt = DateTimeOffset.UnixEpoch, ReceivedAt = DateTimeOffset.UnixEpoch });
+                await other.SaveChangesAsync(cancellationToken);
+                Happened = true;
+            }
+
+            return result;
+        }
     }
 
     /// <summary>
