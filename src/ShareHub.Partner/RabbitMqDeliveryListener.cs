@@ -66,7 +66,8 @@ public sealed class RabbitMqDeliveryListener : IAsyncDisposable
             TopologyRecoveryEnabled = true,
             // Up to PrefetchCount deliveries are processed and acknowledged at once (the inbox claims each id
             // atomically, so a redelivery racing its original is still processed once). One at a time, the hub's
-            // acknowledgement round trip would cap a partner at a few dozen deliveries per second.
+            // acknowledgement round trip would cap a partner at a few dozen deliveries per second; concurrently, the
+            // acknowledgements due during one round trip share the next request (HttpAcknowledgement).
             ConsumerDispatchConcurrency = _options.PrefetchCount,
         };
         _connection = await factory.CreateConnectionAsync(cancellationToken).ConfigureAwait(false);
