@@ -46,20 +46,7 @@ public static class DeliveriesApi
         var now = time.GetUtcNow();
         if (recipient != organisation)
         {
-            db.AuditEntries.Add(new AuditEntry
-            {
-                Kind = AuditKinds.Acknowledgement,
-                RecordedAt = now,
-                ActorOrganisation = organisation,
-                Actor = user.GetActor(),
-                DeliveryId = id,
-                Recipient = organisation,
-                Outcome = "rejected",
-                ReasonCode = ErrorCodes.AcknowledgementRejected,
-                Explanation = recipient is null
-                    ? $"'{organisation}' acknowledged delivery {id}, which the hub never queued."
-                    : $"'{organisation}' acknowledged delivery {id}, which was addressed to another organisation.",
-            });
+            db.AuditEntries.Add(AcknowledgementRecorder.Rejected(id, organisation, user.GetActor(), recipient is null ? null : AcknowledgementRecorder.AnotherOrganisation, now));
             await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
             return Problems.Create(StatusCodes.Status404NotFound, IdentityCodes.NotYourDelivery, "Not found", $"No delivery {id} addressed to '{organisation}'.");
         }

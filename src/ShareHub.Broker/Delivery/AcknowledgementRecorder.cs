@@ -57,22 +57,8 @@ internal sealed class AcknowledgementRecorder(HubDbContext db, TimeProvider time
             deliveries.TryGetValue(claim.DeliveryId, out var delivery);
             if (delivery is null || delivery.Recipient != claim.Recipient)
             {
-                db.AuditEntries.Add(new AuditEntry
-                {
-                    Kind = AuditKinds.Acknowledgement,
-                    RecordedAt = now,
-                    ActorOrganisation = claim.Recipient,
-                    Actor = claim.Actor,
-                    DeliveryId = claim.DeliveryId,
-                    Recipient = claim.Recipient,
-                    Outcome = "rejected",
-                    ReasonCode = ErrorCodes.AcknowledgementRejected,
-                    Explanation = delivery is null
-                        ? $"'{claim.Recipient}' acknowledged delivery {claim.DeliveryId}, which the hub never queued."
-                        : namesOtherRecipient
-                            ? $"'{claim.Recipient}' acknowledged delivery {claim.DeliveryId}, which was addressed to '{delivery.Recipient}'."
-                            : $"'{claim.Recipient}' acknowledged delivery {claim.DeliveryId}, which was addressed to another organisation.",
-                });
+                db.AuditEntries.Add(Rejected(claim.DeliveryId, claim.Recipient, claim.Actor,
+                    delivery is null ? null : namesOtherRecipient ? $"'{delivery.Recipient}'" : AnotherOrganisation, now));
                 outcomes[i] = AcknowledgementOutcome.NotFound;
                 continue;
             }
@@ -131,6 +117,28 @@ internal sealed class AcknowledgementRecorder(HubDbContext db, TimeProvider time
             return [AcknowledgementOutcome.AlreadyAcknowledged];
         }
     }
+
+    /// <summary>How a rejection told to the claimant's side names the delivery's real recipient: not at all.</summary>
+    internal const string AnotherOrganisation = "another organisation";
+
+    /// <summary>
+    /// The audit entry of a refused acknowledgement: <paramref name="organisation"/> acknowledged a delivery the hub
+    /// never queued (<paramref name="addressedTo"/> null) or one addressed to <paramref name="addressedTo"/>.
+    /// </summary>
+    internal static AuditEntry Rejected(Guid deliveryId, string organisation, string actor, string? addressedTo, DateTimeOffset now) => new()
+    {
+        Kind = AuditKinds.Acknowledgement,
+        RecordedAt = now,
+        ActorOrganisation = organisation,
+        Actor = actor,
+        DeliveryId = deliveryId,
+        Recipient = organisation,
+        Outcome = "rejected",
+        ReasonCode = ErrorCodes.AcknowledgementRejected,
+        Explanation = addressedTo is null
+            ? $"'{organisation}' acknowledged delivery {deliveryId}, which the hub never queued."
+            : $"'{organisation}' acknowledged delivery {deliveryId}, which was addressed to {addressedTo}.",
+    };
 
     private async Task<bool> IsAlreadyAcknowledgedAsync(Guid deliveryId)
     {
