@@ -27,12 +27,15 @@ public sealed class PartnerOptions
     public IReadOnlyList<TimeSpan> RetryIntervals { get; set; } = [TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5)];
 
     /// <summary>
-    /// Deliveries in flight at once — handled concurrently by your <see cref="IDeliveryHandler"/>, and acknowledged
-    /// together (the acknowledgements due while one request is under way go in the next, up to 15 of 16). The default
-    /// stays 16: it bounds the concurrency your handler must bear, and already allows several hundred
-    /// acknowledgements per second at a 20–50 ms round trip to the hub. Raise it for a fast handler far from the hub.
+    /// Deliveries in flight at once — handled concurrently by your <see cref="IDeliveryHandler"/> (which must be
+    /// thread-safe) and acknowledged together: the acknowledgements due while one request is under way go in the
+    /// next. A delivery's slot is held until the hub recorded its acknowledgement (a transaction at the hub, tens of
+    /// milliseconds under load), so this bounds a partner's throughput at about PrefetchCount per acknowledgement
+    /// round trip. 64 (was 16 when every acknowledgement was its own request): with 16 the partner fell behind a
+    /// busy hub by seconds; with 64 it keeps pace (docs/architecture.md). Lower it if your handler cannot bear the
+    /// concurrency.
     /// </summary>
-    public ushort PrefetchCount { get; set; } = 16;
+    public ushort PrefetchCount { get; set; } = 64;
 }
 
 /// <summary>Registers a partner's delivery consumer.</summary>
