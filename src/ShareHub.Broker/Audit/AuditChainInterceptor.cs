@@ -230,9 +230,13 @@ internal static class AuditChainHeadStore
     {
         if (exists)
         {
-            await db.Set<AuditChainHead>().Where(h => h.Id == AuditChainHead.SingletonId)
-                .ExecuteUpdateAsync(s => s.SetProperty(h => h.Sequence, sequence).SetProperty(h => h.Hash, hash), cancellationToken)
-                .ConfigureAwait(false);
+            // The UPDATE joins the save's own command batch (one round trip fewer than a statement of its own); the row
+            // is already locked by LockAsync in this transaction.
+            var head = db.ChangeTracker.Entries<AuditChainHead>().FirstOrDefault() ?? db.Attach(new AuditChainHead { Id = AuditChainHead.SingletonId });
+            head.Entity.Sequence = sequence;
+            head.Entity.Hash = hash;
+            head.Property(h => h.Sequence).IsModified = true;
+            head.Property(h => h.Hash).IsModified = true;
             return;
         }
 

@@ -40,11 +40,14 @@ public static class HubDatabase
             }
         }
 
+        // The options are built once (singleton), not per request scope: they hold only the provider, the connection
+        // string and singleton interceptors.
+        const ServiceLifetime Once = ServiceLifetime.Singleton;
         return settings.Database switch
         {
-            DatabaseProvider.Postgres => services.AddDbContext<HubDbContext, PostgresHubDbContext>(Options),
-            DatabaseProvider.SqlServer => services.AddDbContext<HubDbContext, SqlServerHubDbContext>(Options),
-            _ => services.AddDbContext<HubDbContext, SqliteHubDbContext>(Options),
+            DatabaseProvider.Postgres => services.AddDbContext<HubDbContext, PostgresHubDbContext>(Options, optionsLifetime: Once),
+            DatabaseProvider.SqlServer => services.AddDbContext<HubDbContext, SqlServerHubDbContext>(Options, optionsLifetime: Once),
+            _ => services.AddDbContext<HubDbContext, SqliteHubDbContext>(Options, optionsLifetime: Once),
         };
     }
 
