@@ -39,6 +39,9 @@ public sealed class AuditChainInterceptor(IOptions<AuditOptions> options, IHttpC
     {
         ArgumentNullException.ThrowIfNull(eventData);
         var db = eventData.Context!;
+        // Contexts are pooled: forget a transaction left behind by an earlier lease whose save never completed (the pool
+        // disposed it when the context was returned), so it can never be committed by this save.
+        _owned.Remove(db);
         var added = PendingEntries(db);
         if (added is null)
         {
