@@ -17,10 +17,11 @@ namespace ShareHub.Benchmarks;
 /// the deliveries with the real Partner SDK, and in the same run measures plain MassTransit publish→consume of the
 /// same number of same-size messages over the same RabbitMQ (durable, publisher confirms). Usage:
 /// <c>dotnet run -c Release --project tests/ShareHub.Benchmarks -- hub [--signals N] [--clients C] [--batch B]
-/// [--rate R] [--duration MINUTES] [--smoke]</c>. <c>--batch</c> submits B signals per request to
+/// [--rate R] [--duration MINUTES] [--warmup SECONDS] [--smoke]</c>. <c>--warmup</c> (default 45 s) drives the hub
+/// unmeasured until its JIT has settled; <c>--batch</c> submits B signals per request to
 /// <c>POST /api/v1/signals/batch</c>; <c>--rate</c> paces submissions at R signals/s in total (open loop: latency counts
 /// from each signal's scheduled time, so a stalled hub cannot hide behind waiting clients); <c>--duration</c> runs at
-/// that rate (default 100/s) for the given minutes and samples the broker's RSS every 10 s.
+/// that rate (default 100/s) for the given minutes. The broker's RSS and PSS are sampled every 2 s.
 /// </summary>
 internal static class HubBenchmark
 {
@@ -34,13 +35,17 @@ internal static class HubBenchmark
         var load = new Load(Option(args, "--batch", 1), Option(args, "--rate", minutes > 0 ? 100 : 0));
         var signals = minutes > 0 ? load.Rate * minutes * 60 : Option(args, "--signals", smoke ? 300 : 20_000);
         var warmup = Math.Min(500, signals / 4);
+        // The broker's JIT needs tens of seconds under load to reach steady state (tiered compilation: ~30,000 methods,
+        // most of them from libraries that ship no ReadyToRun code); until then it spends more CPU compiling than
+        // serving. The hub is warmed up for this long (at least `warmup` signals) before anything is measured.
+        var warmupSeconds = Option(args, "--warmup", smoke ? 0 : 45);
 
         await using var servers = await RealServers.CreateAsync();
-        output.WriteLine($"hub benchmark: {signals} signals, {clients} concurrent clients, warm-up {warmup}, "
+        output.WriteLine($"hub benchmark: {signals} signals, {clients} concurrent clients, warm-up ≥ {warmup} signals and ≥ {warmupSeconds} s (hub), {warmup} messages (bare bus), "
             + $"{(load.Batch > 1 ? $"batches of {load.Batch}" : "one signal per request")}, {(load.Rate > 0 ? $"paced at {load.Rate}/s" : "as fast as possible")}; "
             + $"PostgreSQL database {servers.Database}, RabbitMQ vhost {servers.VirtualHost}");
 
-        var hub = await MeasureHubAsync(servers, signals, warmup, clients, load, output);
+        var hub = await MeasureHubAsync(servers, signals, (warmup, TimeSpan.FromSeconds(warmupSeconds)), clients, load, output);
         var bare = await MeasureBareBusAsync(servers.RabbitMqUri, signals, warmup, clients, hub.MessageBytes);
 
         output.WriteLine();
@@ -51,7 +56,8 @@ internal static class HubBenchmark
         output.WriteLine($"{"end-to-end/s (delivered + acked)",-34} {hub.EndToEndPerSecond,14:N0} {bare.EndToEndPerSecond,14:N0}");
         output.WriteLine($"{"submit→audited p50/p95/p99 (ms)",-34} {Percentiles(hub.Audited),14}");
         output.WriteLine($"{"submit→delivered p50/p95/p99 (ms)",-34} {Percentiles(hub.Delivery),14} {Percentiles(bare.Delivery),14}");
-        output.WriteLine($"{"broker RSS start/peak (MB)",-34} {hub.RssStartMb,6:N0} / {hub.RssPeakMb,5:N0}");
+        output.WriteLine($"{"broker RSS start/peak (MB)",-34} {hub.Memory.RssStartMb,6:N0} / {hub.Memory.RssPeakMb,5:N0}");
+        output.WriteLine($"{"broker PSS start/peak (MB)",-34} {hub.Memory.PssStartMb,6:N0} / {hub.Memory.PssPeakMb,5:N0}");
         output.WriteLine($"{"broker CPU (s user+sys)",-34} {hub.CpuSeconds,14:N1}");
         output.WriteLine($"{"broker CPU per signal (ms)",-34} {hub.CpuSeconds * 1000 / signals,14:N2}");
         output.WriteLine($"ratio hub/bare (end-to-end throughput): {hub.EndToEndPerSecond / bare.EndToEndPerSecond:F2}");
@@ -61,16 +67,25 @@ internal static class HubBenchmark
     /// <summary>How signals are submitted: per request or in batches, as fast as possible (Rate 0) or paced.</summary>
     private sealed record Load(int Batch, int Rate);
 
-    private sealed record Result(int Delivered, int MessageBytes, double AcceptedPerSecond, double EndToEndPerSecond, HistogramBase? Audited, HistogramBase Delivery, double RssStartMb, double RssPeakMb, double CpuSeconds);
+    private sealed record Result(int Delivered, int MessageBytes, double AcceptedPerSecond, double EndToEndPerSecond, HistogramBase? Audited, HistogramBase Delivery, Memory Memory, double CpuSeconds);
 
-    private static async Task<Result> MeasureHubAsync(RealServers servers, int signals, int warmup, int clients, Load load, TextWriter output)
+    /// <summary>
+    /// The broker's memory in MB. RSS counts every mapped page once per mapping: the runtime maps JIT-compiled code
+    /// twice (W^X: a writable and an executable view of the same pages), so RSS counts that code twice. PSS
+    /// (proportional set size, /proc/&lt;pid&gt;/smaps_rollup) counts each page once, and shared library pages in
+    /// proportion to the processes sharing them.
+    /// </summary>
+    private sealed record Memory(double RssStartMb, double RssPeakMb, double PssStartMb, double PssPeakMb);
+
+    private static async Task<Result> MeasureHubAsync(RealServers servers, int signals, (int Signals, TimeSpan Time) warming, int clients, Load load, TextWriter output)
     {
+        var warmup = int.MaxValue; // until the warm-up ends: nothing is recorded
         var delivered = new LongConcurrentHistogram(1, TimeSpan.FromMinutes(10).Ticks / 10, 3); // microseconds
         var handled = 0;
         var messageBytes = 0;
         var handler = new TimingHandler((delivery, sentAt) =>
         {
-            if (Interlocked.Increment(ref handled) > warmup)
+            if (Interlocked.Increment(ref handled) > Volatile.Read(ref warmup))
             {
                 delivered.RecordValue(Math.Max(1, (Stopwatch.GetTimestamp() - sentAt) * 1_000_000 / Stopwatch.Frequency));
             }
@@ -93,38 +108,55 @@ internal static class HubBenchmark
             // Renews its access token when it expires (5 minutes): long runs outlive one token.
             var http = identity.TokenClient("gemeente-amsterdam", broker.Address);
 
-            await SubmitAsync(http, warmup, clients, load with { Rate = 0 }, null);
-            await WaitAsync(() => Volatile.Read(ref handled) >= warmup, TimeSpan.FromMinutes(2));
+            var warmingClock = Stopwatch.StartNew();
+            var warmed = 0;
+            do
+            {
+                await SubmitAsync(http, warming.Signals, clients, load with { Rate = 0 }, null);
+                warmed += warming.Signals;
+            }
+            while (warmingClock.Elapsed < warming.Time);
+
+            await WaitAsync(() => Volatile.Read(ref handled) >= warmed, TimeSpan.FromMinutes(2));
+            await WaitForAcknowledgementsAsync(servers, warmed);
+            Volatile.Write(ref warmup, warmed);
+            output.WriteLine($"hub: warmed up with {warmed} signals in {warmingClock.Elapsed.TotalSeconds:F0} s");
 
             var rssStart = Rss(broker.ProcessId).Current;
+            var pssStart = Pss(broker.ProcessId);
             var cpuStart = CpuSeconds(broker.ProcessId);
             var clock = Stopwatch.StartNew();
             using var progress = Progress(() => $"hub: submitted {clock.Elapsed.TotalSeconds:F0} s, delivered {Volatile.Read(ref handled) - warmup}/{signals}");
-            var samples = new List<(TimeSpan At, double RssMb)> { (TimeSpan.Zero, rssStart) };
+            var samples = new List<(double RssMb, double PssMb)> { (rssStart, pssStart) };
             using var sampler = new Timer(_ =>
             {
+                var sample = (Rss(broker.ProcessId).Current, Pss(broker.ProcessId));
                 lock (samples)
                 {
-                    samples.Add((clock.Elapsed, Rss(broker.ProcessId).Current));
+                    samples.Add(sample);
                 }
-            }, null, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10));
+            }, null, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(2));
             await SubmitAsync(http, signals, clients, load, audited);
             var accepted = clock.Elapsed;
             var acknowledged = await WaitForAcknowledgementsAsync(servers, warmup + signals);
             var endToEnd = clock.Elapsed;
             await sampler.DisposeAsync();
             var (_, peak) = Rss(broker.ProcessId);
-            if (samples.Count > 2)
+            if (samples.Count > 10)
             {
-                output.WriteLine("broker RSS over the run (MB, every 10 s): " + string.Join(" ", samples.Select(s => s.RssMb.ToString("F0", CultureInfo.InvariantCulture))));
+                var every10s = samples.Where((_, i) => i % 5 == 0).ToList();
+                output.WriteLine("broker RSS over the run (MB, every 10 s): " + string.Join(" ", every10s.Select(s => s.RssMb.ToString("F0", CultureInfo.InvariantCulture))));
+                output.WriteLine("broker PSS over the run (MB, every 10 s): " + string.Join(" ", every10s.Select(s => s.PssMb.ToString("F0", CultureInfo.InvariantCulture))));
                 var half = samples.Count / 2;
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"broker RSS: first half max {samples.Take(half).Max(s => s.RssMb):F0} MB, second half max {samples.Skip(half).Max(s => s.RssMb):F0} MB, last {samples[^1].RssMb:F0} MB"));
+                    $"broker RSS: first half max {samples.Take(half).Max(s => s.RssMb):F0} MB, second half max {samples.Skip(half).Max(s => s.RssMb):F0} MB, last {samples[^1].RssMb:F0} MB; "
+                    + $"PSS: first half max {samples.Take(half).Max(s => s.PssMb):F0} MB, second half max {samples.Skip(half).Max(s => s.PssMb):F0} MB, last {samples[^1].PssMb:F0} MB"));
             }
 
             var cpu = CpuSeconds(broker.ProcessId) - cpuStart;
             output.WriteLine($"hub: {signals} accepted in {accepted.TotalSeconds:F1} s, {acknowledged - warmup} delivered and acknowledged in {endToEnd.TotalSeconds:F1} s");
-            return new Result(signals, messageBytes, signals / accepted.TotalSeconds, signals / endToEnd.TotalSeconds, audited, delivered, rssStart, peak, cpu);
+            return new Result(signals, messageBytes, signals / accepted.TotalSeconds, signals / endToEnd.TotalSeconds, audited, delivered,
+                new Memory(rssStart, peak, pssStart, samples.Max(s => s.PssMb)), cpu);
         }
     }
 
@@ -231,7 +263,7 @@ internal static class HubBenchmark
             await WaitAsync(() => Volatile.Read(ref consumed) >= warmup + messages, TimeSpan.FromMinutes(10));
             var elapsed = clock.Elapsed;
             var size = JsonSerializer.SerializeToUtf8Bytes(new BareMessage(Guid.Empty, 0, filler)).Length;
-            return new Result(messages, size, 0, messages / elapsed.TotalSeconds, null, delivered, 0, 0, 0);
+            return new Result(messages, size, 0, messages / elapsed.TotalSeconds, null, delivered, new Memory(0, 0, 0, 0), 0);
         }
         finally
         {
@@ -284,6 +316,20 @@ internal static class HubBenchmark
 
         return (current, peak);
         static long Kilobytes(string line) => long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Proportional set size in MB, from /proc/&lt;pid&gt;/smaps_rollup (see <see cref="Memory"/>).</summary>
+    private static double Pss(int pid)
+    {
+        foreach (var line in File.ReadLines($"/proc/{pid}/smaps_rollup"))
+        {
+            if (line.StartsWith("Pss:", StringComparison.Ordinal))
+            {
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
+            }
+        }
+
+        return 0;
     }
 
     /// <summary>User + system CPU time of a process, from /proc/&lt;pid&gt;/stat (fields 14 and 15, clock ticks of 1/100 s).</summary>

@@ -6,7 +6,7 @@ using ShareHub.Benchmarks;
 // Three modes:
 //   dotnet run -c Release --project tests/ShareHub.Benchmarks -- --job short --filter '*'   (BenchmarkDotNet)
 //   dotnet run -c Release --project tests/ShareHub.Benchmarks -- --latency                 (per-call percentiles + throughput)
-//   dotnet run -c Release --project tests/ShareHub.Benchmarks -- hub [--signals N] [--clients C] [--batch B] [--rate R] [--duration MIN] [--smoke]
+//   dotnet run -c Release --project tests/ShareHub.Benchmarks -- hub [--signals N] [--clients C] [--batch B] [--rate R] [--duration MIN] [--warmup S] [--smoke]
 //                                                            (the hub on PostgreSQL + RabbitMQ against the bare bus)
 //   dotnet run -c Release --project tests/ShareHub.Benchmarks -- --audit [entries]         (audit chain: in memory + from PostgreSQL)
 if (args.Contains("--audit"))

@@ -39,6 +39,9 @@ public sealed class AuditChainInterceptor(IOptions<AuditOptions> options, IHttpC
     {
         ArgumentNullException.ThrowIfNull(eventData);
         var db = eventData.Context!;
+        // Contexts are pooled: forget a transaction left behind by an earlier lease whose save never completed (the pool
+        // disposed it when the context was returned), so it can never be committed by this save.
+        _owned.Remove(db);
         var added = PendingEntries(db);
         if (added is null)
         {
@@ -230,9 +233,13 @@ internal static class AuditChainHeadStore
     {
         if (exists)
         {
-            await db.Set<AuditChainHead>().Where(h => h.Id == AuditChainHead.SingletonId)
-                .ExecuteUpdateAsync(s => s.SetProperty(h => h.Sequence, sequence).SetProperty(h => h.Hash, hash), cancellationToken)
-                .ConfigureAwait(false);
+            // The UPDATE joins the save's own command batch (one round trip fewer than a statement of its own); the row
+            // is already locked by LockAsync in this transaction.
+            var head = db.ChangeTracker.Entries<AuditChainHead>().FirstOrDefault() ?? db.Attach(new AuditChainHead { Id = AuditChainHead.SingletonId });
+            head.Entity.Sequence = sequence;
+            head.Entity.Hash = hash;
+            head.Property(h => h.Sequence).IsModified = true;
+            head.Property(h => h.Hash).IsModified = true;
             return;
         }
 

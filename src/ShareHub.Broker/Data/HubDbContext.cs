@@ -15,6 +15,11 @@ public abstract class HubDbContext : DbContext
     private protected HubDbContext(DbContextOptions options)
         : base(options)
     {
+        // SaveChanges inside a transaction that is already open (the audit chain interceptor opens one to lock the
+        // chain head; the dispatcher's claim holds one) would otherwise wrap its batch in a savepoint: two extra round
+        // trips per write. Nothing here continues a transaction after a failed SaveChanges — every caller rolls back —
+        // so the savepoint never served a purpose.
+        Database.AutoSavepointsEnabled = false;
     }
 
     /// <summary>Submitted signals.</summary>

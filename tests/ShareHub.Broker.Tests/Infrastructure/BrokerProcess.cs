@@ -75,7 +75,9 @@ public sealed class BrokerProcess : IAsyncDisposable
         start.ArgumentList.Add("--urls");
         start.ArgumentList.Add(address.ToString());
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Development";
+        // The GC settings of the shipped image (deploy/docker/Dockerfile).
         start.Environment["DOTNET_gcServer"] = "0";
+        start.Environment["DOTNET_GCgen0size"] = "0x2000000";
         start.Environment["ShareHub__PoliciesPath"] = Path.Combine(root, "policies");
         start.Environment["ShareHub__PartnershipKey"] = TestPartnershipKey;
         start.Environment["Logging__LogLevel__Default"] = "Warning";
