@@ -168,7 +168,13 @@ public sealed class PolicySet
             }
 
             var decision = Evaluate(cell, request, null, at);
-            cell.NoCase = new CachedDecision(decision, cell.WindowStart(at), cell.WindowEnd(at));
+            if (decision.ReasonCode != ReasonCodes.RuleNotInForce)
+            {
+                // "Not in force at <moment>" names this moment: sharing it with the rest of the window would put the
+                // wrong moment in other exchanges' audit explanations.
+                cell.NoCase = new CachedDecision(decision, cell.WindowStart(at), cell.WindowEnd(at));
+            }
+
             return decision;
         }
 

@@ -101,6 +101,20 @@ public class DecideTests
     }
 
     [Fact]
+    public void Decide_NotInForce_NamesTheMomentAskedAboutEvenWhenAnotherMomentOfItsWindowWasAskedFirst()
+    {
+        var set = PolicyLoader.LoadDirectory(Repo.Policies, Repo.Now).Set!;
+        var request = new DecisionRequest("gemeente-amsterdam", "riec-amsterdam", "uitkering-arbeid", "signaalweging");
+
+        var first = set.Decide(request, new DateTimeOffset(2028, 1, 2, 0, 0, 0, TimeSpan.Zero));
+        var second = set.Decide(request, new DateTimeOffset(2031, 6, 1, 0, 0, 0, TimeSpan.Zero));
+
+        Assert.Contains("not in force at 2028-01-02", first.Explanation, StringComparison.Ordinal);
+        Assert.Equal(ReasonCodes.RuleNotInForce, second.ReasonCode);
+        Assert.Contains("not in force at 2031-06-01", second.Explanation, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Decide_NullCodes_AreUnknownNotExceptions()
     {
         var decision = Set.Decide(new DecisionRequest(null!, null!, null!, null!), Repo.Now);
