@@ -6,7 +6,8 @@ namespace ShareHub.Policies;
 /// <summary>
 /// A loaded, validated, immutable policy set. <see cref="Decide"/> is thread-safe and fast: every
 /// (provider, recipient, category, purpose) combination is indexed at load, and decisions without a case are cached
-/// per combination for the time window in which no rule of that combination starts or ends.
+/// per combination for the time window in which no rule of that combination starts or ends (except a "not in force at
+/// &lt;moment&gt;" denial, which names the moment).
 /// </summary>
 public sealed class PolicySet
 {
