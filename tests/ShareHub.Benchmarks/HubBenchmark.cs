@@ -35,9 +35,9 @@ internal static class HubBenchmark
         var load = new Load(Option(args, "--batch", 1), Option(args, "--rate", minutes > 0 ? 100 : 0));
         var signals = minutes > 0 ? load.Rate * minutes * 60 : Option(args, "--signals", smoke ? 300 : 20_000);
         var warmup = Math.Min(500, signals / 4);
-        // The broker's JIT needs tens of seconds under load to reach steady state (tiered compilation: ~30,000 methods,
-        // most of them from libraries that ship no ReadyToRun code); until then it spends more CPU compiling than
-        // serving. The hub is warmed up for this long (at least `warmup` signals) before anything is measured.
+        // The broker's JIT needs ~40 s under load to reach steady state (tiered compilation compiles hot methods again
+        // at higher tiers; measured with dotnet-counters, docs/benchmarks.md); until then much of its CPU goes to
+        // compiling. The hub is warmed up for this long (at least `warmup` signals) before anything is measured.
         var warmupSeconds = Option(args, "--warmup", smoke ? 0 : 45);
 
         await using var servers = await RealServers.CreateAsync();
