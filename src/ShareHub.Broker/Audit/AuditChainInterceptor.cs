@@ -26,6 +26,7 @@ public sealed class AuditChainInterceptor(IOptions<AuditOptions> options, IHttpC
     public override InterceptionResult<int> SavingChanges(DbContextEventData eventData, InterceptionResult<int> result)
     {
         ArgumentNullException.ThrowIfNull(eventData);
+        AuditChainHeadStore.Forget(eventData.Context!);
         if (PendingEntries(eventData.Context!) is not null)
         {
             throw new InvalidOperationException("Audit entries must be saved with SaveChangesAsync: the hash chain is appended asynchronously.");
@@ -42,6 +43,7 @@ public sealed class AuditChainInterceptor(IOptions<AuditOptions> options, IHttpC
         // Contexts are pooled: forget a transaction left behind by an earlier lease whose save never completed (the pool
         // disposed it when the context was returned), so it can never be committed by this save.
         _owned.Remove(db);
+        AuditChainHeadStore.Forget(db);
         var added = PendingEntries(db);
         if (added is null)
         {
@@ -234,10 +236,9 @@ internal static class AuditChainHeadStore
         if (exists)
         {
             // The UPDATE joins the save's own command batch (one round trip fewer than a statement of its own); the row
-            // is already locked by LockAsync in this transaction.
-            var head = db.ChangeTracker.Entries<AuditChainHead>().FirstOrDefault() ?? db.Attach(new AuditChainHead { Id = AuditChainHead.SingletonId });
-            head.Entity.Sequence = sequence;
-            head.Entity.Hash = hash;
+            // is already locked by LockAsync in this transaction. Forget (at the start of every save) guarantees the
+            // head is never tracked here yet.
+            var head = db.Attach(new AuditChainHead { Id = AuditChainHead.SingletonId, Sequence = sequence, Hash = hash });
             head.Property(h => h.Sequence).IsModified = true;
             head.Property(h => h.Hash).IsModified = true;
             return;
@@ -249,6 +250,19 @@ internal static class AuditChainHeadStore
         var helper = db.GetService<Microsoft.EntityFrameworkCore.Storage.ISqlGenerationHelper>();
         var sql = $"INSERT INTO {helper.DelimitIdentifier(table.GetTableName()!)} ({helper.DelimitIdentifier("Id")}, {helper.DelimitIdentifier("Sequence")}, {helper.DelimitIdentifier("Hash")}) VALUES ({{0}}, {{1}}, {{2}})";
         await db.Database.ExecuteSqlRawAsync(sql, [AuditChainHead.SingletonId, sequence, hash], cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Stops tracking the head row. The head moves only together with the entries appended in the same save: a head
+    /// change left tracked by a save that failed (and rolled back) must never be written by a later save of the same
+    /// context, which would move the head to entries that do not exist.
+    /// </summary>
+    public static void Forget(DbContext db)
+    {
+        foreach (var head in db.ChangeTracker.Entries<AuditChainHead>().ToList())
+        {
+            head.State = EntityState.Detached;
+        }
     }
 
     /// <summary>The committed head, without locking.</summary>

@@ -164,6 +164,37 @@ public sealed class AuditTrailTests
     }
 
     [Fact]
+    public async Task AFailedAuditedSave_NeverMovesTheHead_WhenTheSameContextLaterSavesSomethingElse()
+    {
+        await using var hub = new ComponentHub(new() { ["ShareHub:Dispatcher:Enabled"] = "false" });
+        await hub.ClientFor(Signals.Gemeente).SubmitAcceptedAsync(Signals.KvkSignal(Signals.Riec));
+        var headBefore = await hub.Factory.WithDbAsync(db => db.Set<AuditChainHead>().AsNoTracking().SingleAsync());
+
+        await hub.Factory.WithDbAsync(async db =>
+        {
+            // An audited save that fails in the database (a signal id that exists) after the entry joined the chain.
+            var existing = await db.Signals.AsNoTracking().FirstAsync();
+            db.AuditEntries.Add(Delivery.AcknowledgementRecorder.Rejected(Guid.NewGuid(), Signals.Riec, "test", null, TimeProvider.System.GetUtcNow()));
+            db.Signals.Add(existing);
+            await Assert.ThrowsAsync<DbUpdateException>(() => db.SaveChangesAsync());
+            foreach (var added in db.ChangeTracker.Entries().Where(e => e.State == EntityState.Added).ToList())
+            {
+                added.State = EntityState.Detached;
+            }
+
+            // The same context then saves something without audit entries.
+            (await db.Outbox.FirstAsync()).LastError = "noted";
+            return await db.SaveChangesAsync();
+        });
+
+        var headAfter = await hub.Factory.WithDbAsync(db => db.Set<AuditChainHead>().AsNoTracking().SingleAsync());
+        Assert.Equal(headBefore.Sequence, headAfter.Sequence);
+        Assert.Equal(headBefore.Hash, headAfter.Hash);
+        var verification = await Fg(hub.Factory).VerifyAsync();
+        Assert.True(verification.Valid, verification.Problem);
+    }
+
+    [Fact]
     public async Task ChangingAnAuditEntryThroughTheHub_IsRefused_TheTrailIsAppendOnly()
     {
         await using var hub = new ComponentHub(new() { ["ShareHub:Dispatcher:Enabled"] = "false" });
