@@ -116,6 +116,12 @@ public sealed class ShareHubOptions
 
         /// <summary>How often the outbox is polled when no commit nudges the dispatcher.</summary>
         public int PollIntervalMilliseconds { get; set; } = 1000;
+
+        /// <summary>
+        /// Dispatch loops on this instance (1–8; PostgreSQL and SQL Server only, SQLite always uses one): while one
+        /// loop waits for its batch's publisher confirms and commit, another claims and publishes the next rows.
+        /// </summary>
+        public int Concurrency { get; set; } = 2;
     }
 }
 
@@ -163,6 +169,11 @@ internal sealed class ShareHubOptionsValidator(IHostEnvironment environment) : I
         if (options.MaxConcurrentRequests < 1 || options.MaxQueuedRequests < 0)
         {
             failures.Add("ShareHub:MaxConcurrentRequests must be at least 1 and ShareHub:MaxQueuedRequests at least 0.");
+        }
+
+        if (options.Dispatcher.Concurrency is < 1 or > 8)
+        {
+            failures.Add("ShareHub:Dispatcher:Concurrency must be between 1 and 8.");
         }
 
         if (options.MaxRecipients < 1)

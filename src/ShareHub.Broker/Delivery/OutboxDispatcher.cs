@@ -23,22 +23,41 @@ public sealed class OutboxDispatcher(
     ILogger<OutboxDispatcher> logger) : BackgroundService
 {
     private static readonly TimeSpan SendTimeout = TimeSpan.FromSeconds(30);
-    private readonly Channel<bool> _nudges = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private readonly ShareHubOptions.DispatcherOptions _settings = options.Value.Dispatcher;
     private readonly DatabaseProvider _database = options.Value.Database;
 
+    /// <summary>
+    /// One wake-up signal per dispatch loop. Several loops overlap one batch's publisher confirms and commit with the
+    /// next batch's claim; they claim disjoint rows exactly as several broker instances do (<see cref="OutboxClaim"/>).
+    /// SQLite has no row claim, so it gets one loop.
+    /// </summary>
+    private readonly Channel<bool>[] _nudges = [.. Enumerable.Range(0, options.Value.Database == DatabaseProvider.Sqlite ? 1 : options.Value.Dispatcher.Concurrency)
+        .Select(_ => Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite }))];
+
     /// <summary>Tells the dispatcher new rows were committed, so it need not wait for the next poll.</summary>
-    public void Nudge() => _nudges.Writer.TryWrite(true);
+    public void Nudge()
+    {
+        foreach (var nudges in _nudges)
+        {
+            nudges.Writer.TryWrite(true);
+        }
+    }
 
     /// <inheritdoc />
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (!_settings.Enabled)
         {
             logger.LogWarning("The outbox dispatcher is disabled on this instance: deliveries wait in the outbox.");
-            return;
+            return Task.CompletedTask;
         }
 
+        return Task.WhenAll(_nudges.Select(nudges => RunAsync(nudges.Reader, stoppingToken)));
+    }
+
+    /// <summary>One dispatch loop: a batch at a time, then wait for a nudge or the poll interval.</summary>
+    private async Task RunAsync(ChannelReader<bool> nudges, CancellationToken stoppingToken)
+    {
         var failures = 0;
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -62,18 +81,18 @@ public sealed class OutboxDispatcher(
                 continue; // more rows are probably waiting
             }
 
-            await WaitForWorkAsync(stoppingToken).ConfigureAwait(false);
+            await WaitForWorkAsync(nudges, stoppingToken).ConfigureAwait(false);
         }
     }
 
-    private async Task WaitForWorkAsync(CancellationToken stoppingToken)
+    private async Task WaitForWorkAsync(ChannelReader<bool> nudges, CancellationToken stoppingToken)
     {
         using var poll = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
         var delay = Task.Delay(TimeSpan.FromMilliseconds(_settings.PollIntervalMilliseconds), time, poll.Token);
-        var nudge = _nudges.Reader.WaitToReadAsync(poll.Token).AsTask();
+        var nudge = nudges.WaitToReadAsync(poll.Token).AsTask();
         await Task.WhenAny(delay, nudge).ConfigureAwait(false);
         await poll.CancelAsync().ConfigureAwait(false);
-        _nudges.Reader.TryRead(out _);
+        nudges.TryRead(out _);
     }
 
     /// <summary>Publishes one batch of pending rows in outbox order; returns how many were published.</summary>

@@ -3,7 +3,7 @@ using Xunit.Abstractions;
 
 namespace ShareHub.Broker.Tests.Integration;
 
-/// <summary>Several broker processes on one PostgreSQL database and one RabbitMQ virtual host.</summary>
+/// <summary>Several broker processes, each with several dispatch loops, on one PostgreSQL database and one RabbitMQ virtual host.</summary>
 [Collection(RealServersCollection.Name)]
 public sealed class MultiInstanceTests(ITestOutputHelper output)
 {
@@ -17,6 +17,8 @@ public sealed class MultiInstanceTests(ITestOutputHelper output)
         using var identity = new ProcessIdentity(AllPartners);
         var recorder = new PartnerRecorder();
         var settings = servers.HubSettings().Concat(identity.Settings()).ToDictionary();
+        // Three dispatch loops per instance: nine claimers of one outbox.
+        settings["ShareHub:Dispatcher:Concurrency"] = "3";
         var brokers = new List<BrokerProcess>();
         PartnerBusHost? partners = null;
         try
