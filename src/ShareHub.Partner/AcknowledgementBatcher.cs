@@ -24,6 +24,9 @@ internal sealed class AcknowledgementBatcher(HubTokenClient tokens, TimeProvider
     private readonly ConcurrentQueue<Pending> _queue = new();
     private readonly SemaphoreSlim _sender = new(1, 1);
 
+    /// <summary>Set once the hub answered the batch path with 404: a hub from before the batch endpoint.</summary>
+    private volatile bool _singleOnly;
+
     /// <summary>
     /// Tells the hub <paramref name="deliveryId"/> was processed (now, by this partner's clock) and returns once the
     /// hub recorded it — or had recorded it already. Throws <see cref="HttpRequestException"/> when the hub answers
@@ -85,10 +88,25 @@ internal sealed class AcknowledgementBatcher(HubTokenClient tokens, TimeProvider
 
     private async Task SendAsync(List<Pending> group, CancellationToken cancellationToken)
     {
+        if (_singleOnly)
+        {
+            await SendOneByOneAsync(group, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         try
         {
             using var response = await tokens.PostAsJsonAsync(HubApi.AcknowledgementsPath,
                 new AcknowledgeDeliveriesRequest([.. group.Select(p => p.Item)]), cancellationToken).ConfigureAwait(false);
+            if (response.StatusCode == HttpStatusCode.NotFound)
+            {
+                // The batch endpoint answers per item and never 404 as a whole: this hub predates it. Partners may
+                // upgrade the SDK before the hub is upgraded, so acknowledge one by one from now on.
+                _singleOnly = true;
+                await SendOneByOneAsync(group, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
             if (!response.IsSuccessStatusCode)
             {
                 var refused = new HttpRequestException($"The hub refused the acknowledgement of {group.Count} deliveries: HTTP {(int)response.StatusCode}", null, response.StatusCode);
@@ -126,6 +144,33 @@ internal sealed class AcknowledgementBatcher(HubTokenClient tokens, TimeProvider
             group.ForEach(p => p.Completion.TrySetException(ex));
         }
     }
+
+    /// <summary>
+    /// The older path, <c>POST /api/v1/deliveries/{id}/acknowledgement</c> per delivery (concurrently): 2xx is success,
+    /// anything else (404: not this partner's delivery) fails that caller only.
+    /// </summary>
+    private async Task SendOneByOneAsync(List<Pending> group, CancellationToken cancellationToken) =>
+        await Task.WhenAll(group.Select(async pending =>
+        {
+            try
+            {
+                using var response = await tokens.PostAsJsonAsync(HubApi.AcknowledgementPath(pending.Item.DeliveryId),
+                    new AcknowledgeDeliveryRequest(pending.Item.AcknowledgedAt), cancellationToken).ConfigureAwait(false);
+                if (response.IsSuccessStatusCode)
+                {
+                    pending.Completion.TrySetResult();
+                }
+                else
+                {
+                    pending.Completion.TrySetException(new HttpRequestException(
+                        $"The hub refused the acknowledgement of {pending.Item.DeliveryId}: HTTP {(int)response.StatusCode}", null, response.StatusCode));
+                }
+            }
+            catch (Exception ex)
+            {
+                pending.Completion.TrySetException(ex);
+            }
+        })).ConfigureAwait(false);
 
     /// <summary>One caller's acknowledgement, and the state of its request.</summary>
     private sealed class Pending(DeliveryAcknowledgementItem item)

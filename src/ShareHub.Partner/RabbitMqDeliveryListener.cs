@@ -44,7 +44,8 @@ public sealed class RabbitMqDeliveryListener : IAsyncDisposable
     /// <c>POST /api/v1/deliveries/acknowledgements</c> (group commit, no timer: an idle partner sends at once; see
     /// <see cref="AcknowledgementBatcher"/>). The returned function throws — and the listener requeues the delivery
     /// after a pause — when the hub answers its delivery "not found" or the request fails; a delivery acknowledged
-    /// already counts as success. Create it once per token client and reuse it: each returned function groups only its
+    /// already counts as success. A hub without the batch endpoint (404 on its path) is acknowledged one by one on
+    /// <c>POST /api/v1/deliveries/{id}/acknowledgement</c>. Create it once per token client and reuse it: each returned function groups only its
     /// own calls.
     /// </summary>
     public static Func<Guid, CancellationToken, Task> HttpAcknowledgement(HubTokenClient tokens, TimeProvider time)

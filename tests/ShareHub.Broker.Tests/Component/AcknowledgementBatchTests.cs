@@ -237,6 +237,29 @@ public sealed class AcknowledgementBatchTests
         Assert.False(await hub.Factory.WithDbAsync(db => db.Acknowledgements.AnyAsync()));
     }
 
+    [Fact]
+    public async Task Sdk_AgainstAHubWithoutTheBatchEndpoint_AcknowledgesOneByOne_AndStopsTryingTheBatch()
+    {
+        await using var hub = new ComponentHub(NoDispatch);
+        var (first, second, foreign) = (await SubmitAsync(hub), await SubmitAsync(hub), await SubmitForFiodAsync(hub));
+        // A hub from before the batch endpoint: its path is unknown there (404), the single endpoint works.
+        using var olderHub = new WithoutBatchEndpoint();
+        using var tokens = await hub.Factory.RegisterTestClientAsync("sdk-riec-old", Signals.Riec, [HubScopes.PartnerSystemRole], handlers: olderHub);
+        var acknowledge = RabbitMqDeliveryListener.HttpAcknowledgement(tokens, TimeProvider.System);
+
+        await acknowledge(first, CancellationToken.None);
+        var refused = await Assert.ThrowsAsync<HttpRequestException>(() => acknowledge(foreign, CancellationToken.None));
+        await acknowledge(second, CancellationToken.None);
+
+        Assert.Equal(HttpStatusCode.NotFound, refused.StatusCode);
+        Assert.Equal(1, olderHub.BatchAttempts); // learnt once, then one by one
+        Assert.Equal(3, olderHub.SingleRequests);
+        // The single endpoint records through the bus consumer.
+        Assert.True(await PartnerRecorder.WaitUntilAsync(
+            async () => (await hub.Factory.WithDbAsync(db => db.Acknowledgements.Select(a => a.DeliveryId).ToListAsync())).Order().SequenceEqual(new[] { first, second }.Order()),
+            TimeSpan.FromSeconds(20)));
+    }
+
     /// <summary>A permitted signal gemeente → riec; returns its delivery.</summary>
     private static async Task<Guid> SubmitAsync(ComponentHub hub) =>
         (await hub.ClientFor(Signals.Gemeente).SubmitAcceptedAsync(Signals.KvkSignal(Signals.Riec))).Decisions.Single().DeliveryId!.Value;
@@ -301,6 +324,34 @@ public sealed class AcknowledgementBatchTests
             }
 
             return result;
+        }
+    }
+
+    /// <summary>Makes the hub look like one from before the batch endpoint: that path answers 404, as an unknown route.</summary>
+    private sealed class WithoutBatchEndpoint : DelegatingHandler
+    {
+        private int _batchAttempts;
+        private int _singleRequests;
+
+        public int BatchAttempts => Volatile.Read(ref _batchAttempts);
+
+        public int SingleRequests => Volatile.Read(ref _singleRequests);
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var path = request.RequestUri?.AbsolutePath ?? string.Empty;
+            if (path == HubApi.AcknowledgementsPath)
+            {
+                Interlocked.Increment(ref _batchAttempts);
+                return Task.FromResult(new HttpResponseMessage(HttpStatusCode.NotFound) { RequestMessage = request });
+            }
+
+            if (path.EndsWith("/acknowledgement", StringComparison.Ordinal))
+            {
+                Interlocked.Increment(ref _singleRequests);
+            }
+
+            return base.SendAsync(request, cancellationToken);
         }
     }
 
