@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.ChangeTracking;
 using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Storage;
@@ -26,7 +27,6 @@ public sealed class AuditChainInterceptor(IOptions<AuditOptions> options, IHttpC
     public override InterceptionResult<int> SavingChanges(DbContextEventData eventData, InterceptionResult<int> result)
     {
         ArgumentNullException.ThrowIfNull(eventData);
-        AuditChainHeadStore.Forget(eventData.Context!);
         if (PendingEntries(eventData.Context!) is not null)
         {
             throw new InvalidOperationException("Audit entries must be saved with SaveChangesAsync: the hash chain is appended asynchronously.");
@@ -43,7 +43,6 @@ public sealed class AuditChainInterceptor(IOptions<AuditOptions> options, IHttpC
         // Contexts are pooled: forget a transaction left behind by an earlier lease whose save never completed (the pool
         // disposed it when the context was returned), so it can never be committed by this save.
         _owned.Remove(db);
-        AuditChainHeadStore.Forget(db);
         var added = PendingEntries(db);
         if (added is null)
         {
@@ -119,23 +118,34 @@ public sealed class AuditChainInterceptor(IOptions<AuditOptions> options, IHttpC
         }
     }
 
+    /// <summary>
+    /// The audit entries this save adds (null: none), in one pass over the tracked entries (one change detection). On
+    /// the way it stops tracking the chain-head row: the head moves only together with the entries appended in the
+    /// same save, so a head change left tracked by a save that failed (and rolled back) must never be written by a
+    /// later save of the same context — that would move the head to entries that do not exist.
+    /// </summary>
     private static List<AuditEntry>? PendingEntries(DbContext db)
     {
         List<AuditEntry>? added = null;
-        foreach (var entry in db.ChangeTracker.Entries<AuditEntry>())
+        List<EntityEntry>? heads = null;
+        foreach (var entry in db.ChangeTracker.Entries())
         {
-            switch (entry.State)
+            switch (entry.Entity)
             {
-                case EntityState.Added:
-                    (added ??= []).Add(entry.Entity);
+                case AuditEntry audit when entry.State == EntityState.Added:
+                    (added ??= []).Add(audit);
                     break;
-                case EntityState.Modified or EntityState.Deleted:
-                    throw new InvalidOperationException($"Audit entry {entry.Entity.Sequence} may not be changed or deleted: the audit trail is append-only.");
+                case AuditEntry audit when entry.State is EntityState.Modified or EntityState.Deleted:
+                    throw new InvalidOperationException($"Audit entry {audit.Sequence} may not be changed or deleted: the audit trail is append-only.");
+                case AuditChainHead:
+                    (heads ??= []).Add(entry);
+                    break;
                 default:
                     break;
             }
         }
 
+        heads?.ForEach(head => head.State = EntityState.Detached);
         return added;
     }
 
@@ -236,8 +246,8 @@ internal static class AuditChainHeadStore
         if (exists)
         {
             // The UPDATE joins the save's own command batch (one round trip fewer than a statement of its own); the row
-            // is already locked by LockAsync in this transaction. Forget (at the start of every save) guarantees the
-            // head is never tracked here yet.
+            // is already locked by LockAsync in this transaction. PendingEntries (at the start of every save) guarantees
+            // the head is not tracked here yet.
             var head = db.Attach(new AuditChainHead { Id = AuditChainHead.SingletonId, Sequence = sequence, Hash = hash });
             head.Property(h => h.Sequence).IsModified = true;
             head.Property(h => h.Hash).IsModified = true;
@@ -250,19 +260,6 @@ internal static class AuditChainHeadStore
         var helper = db.GetService<Microsoft.EntityFrameworkCore.Storage.ISqlGenerationHelper>();
         var sql = $"INSERT INTO {helper.DelimitIdentifier(table.GetTableName()!)} ({helper.DelimitIdentifier("Id")}, {helper.DelimitIdentifier("Sequence")}, {helper.DelimitIdentifier("Hash")}) VALUES ({{0}}, {{1}}, {{2}})";
         await db.Database.ExecuteSqlRawAsync(sql, [AuditChainHead.SingletonId, sequence, hash], cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>
-    /// Stops tracking the head row. The head moves only together with the entries appended in the same save: a head
-    /// change left tracked by a save that failed (and rolled back) must never be written by a later save of the same
-    /// context, which would move the head to entries that do not exist.
-    /// </summary>
-    public static void Forget(DbContext db)
-    {
-        foreach (var head in db.ChangeTracker.Entries<AuditChainHead>().ToList())
-        {
-            head.State = EntityState.Detached;
-        }
     }
 
     /// <summary>The committed head, without locking.</summary>
