@@ -315,7 +315,6 @@ internal static class HubBenchmark
         }
 
         return (current, peak);
-        static long Kilobytes(string line) => long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
     }
 
     /// <summary>Proportional set size in MB, from /proc/&lt;pid&gt;/smaps_rollup (see <see cref="Memory"/>).</summary>
@@ -325,12 +324,15 @@ internal static class HubBenchmark
         {
             if (line.StartsWith("Pss:", StringComparison.Ordinal))
             {
-                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
+                return Kilobytes(line) / 1024.0;
             }
         }
 
         return 0;
     }
+
+    /// <summary>The number of a /proc line like <c>VmRSS:   294264 kB</c>.</summary>
+    private static long Kilobytes(string line) => long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
 
     /// <summary>User + system CPU time of a process, from /proc/&lt;pid&gt;/stat (fields 14 and 15, clock ticks of 1/100 s).</summary>
     private static double CpuSeconds(int pid)
