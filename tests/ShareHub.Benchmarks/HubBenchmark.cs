@@ -60,6 +60,9 @@ internal static class HubBenchmark
         output.WriteLine($"{"broker PSS start/peak (MB)",-34} {hub.Memory.PssStartMb,6:N0} / {hub.Memory.PssPeakMb,5:N0}");
         output.WriteLine($"{"broker CPU (s user+sys)",-34} {hub.CpuSeconds,14:N1}");
         output.WriteLine($"{"broker CPU per signal (ms)",-34} {hub.CpuSeconds * 1000 / signals,14:N2}");
+        output.WriteLine($"{"CPU per message, all processes (ms)",-34} {hub.Machine.Total * 1000 / signals,14:N2} {bare.Machine.Total * 1000 / signals,14:N2}");
+        output.WriteLine($"  hub:      {hub.Machine.PerMessage(signals)}");
+        output.WriteLine($"  bare bus: {bare.Machine.PerMessage(signals)}");
         output.WriteLine($"ratio hub/bare (end-to-end throughput): {hub.EndToEndPerSecond / bare.EndToEndPerSecond:F2}");
         return 0;
     }
@@ -67,7 +70,59 @@ internal static class HubBenchmark
     /// <summary>How signals are submitted: per request or in batches, as fast as possible (Rate 0) or paced.</summary>
     private sealed record Load(int Batch, int Rate);
 
-    private sealed record Result(int Delivered, int MessageBytes, double AcceptedPerSecond, double EndToEndPerSecond, HistogramBase? Audited, HistogramBase Delivery, Memory Memory, double CpuSeconds);
+    private sealed record Result(int Delivered, int MessageBytes, double AcceptedPerSecond, double EndToEndPerSecond, HistogramBase? Audited, HistogramBase Delivery, Memory Memory, double CpuSeconds, MachineCpu Machine);
+
+    /// <summary>
+    /// CPU seconds (user + system) spent over a measured phase by each process group on the machine: the broker, the
+    /// PostgreSQL server processes, RabbitMQ (beam.smp) and this benchmark (clients and partner consumer alike), read
+    /// from /proc. Processes that exit during the phase are not counted.
+    /// </summary>
+    private sealed record MachineCpu(IReadOnlyDictionary<string, double> Seconds)
+    {
+        public double Total => Seconds.Values.Sum();
+
+        public static MachineCpu Read(int? broker)
+        {
+            var seconds = new Dictionary<string, double>(StringComparer.Ordinal);
+            foreach (var folder in Directory.EnumerateDirectories("/proc"))
+            {
+                if (!int.TryParse(Path.GetFileName(folder), out var pid))
+                {
+                    continue;
+                }
+
+                try
+                {
+                    var comm = File.ReadAllText(Path.Combine(folder, "comm")).Trim();
+                    var group = pid == broker ? "broker"
+                        : pid == Environment.ProcessId ? "benchmark"
+                        : comm == "postgres" ? "PostgreSQL"
+                        : comm == "beam.smp" ? "RabbitMQ"
+                        : null;
+                    if (group is not null)
+                    {
+                        seconds[group] = seconds.GetValueOrDefault(group) + CpuSeconds(pid);
+                    }
+                }
+                catch (IOException)
+                {
+                    // exited meanwhile
+                }
+                catch (UnauthorizedAccessException)
+                {
+                    // not ours to read
+                }
+            }
+
+            return new MachineCpu(seconds);
+        }
+
+        public MachineCpu Since(MachineCpu start) =>
+            new(Seconds.ToDictionary(s => s.Key, s => s.Value - start.Seconds.GetValueOrDefault(s.Key), StringComparer.Ordinal));
+
+        public string PerMessage(int messages) => string.Join(", ", Seconds.OrderByDescending(s => s.Value)
+            .Select(s => string.Create(CultureInfo.InvariantCulture, $"{s.Key} {s.Value * 1000 / messages:F3} ms")));
+    }
 
     /// <summary>
     /// The broker's memory in MB. RSS counts every mapped page once per mapping: the runtime maps JIT-compiled code
@@ -125,6 +180,7 @@ internal static class HubBenchmark
             var rssStart = Rss(broker.ProcessId).Current;
             var pssStart = Pss(broker.ProcessId);
             var cpuStart = CpuSeconds(broker.ProcessId);
+            var machineStart = MachineCpu.Read(broker.ProcessId);
             var clock = Stopwatch.StartNew();
             using var progress = Progress(() => $"hub: submitted {clock.Elapsed.TotalSeconds:F0} s, delivered {Volatile.Read(ref handled) - warmup}/{signals}");
             var samples = new List<(double RssMb, double PssMb)> { (rssStart, pssStart) };
@@ -154,9 +210,10 @@ internal static class HubBenchmark
             }
 
             var cpu = CpuSeconds(broker.ProcessId) - cpuStart;
+            var machine = MachineCpu.Read(broker.ProcessId).Since(machineStart);
             output.WriteLine($"hub: {signals} accepted in {accepted.TotalSeconds:F1} s, {acknowledged - warmup} delivered and acknowledged in {endToEnd.TotalSeconds:F1} s");
             return new Result(signals, messageBytes, signals / accepted.TotalSeconds, signals / endToEnd.TotalSeconds, audited, delivered,
-                new Memory(rssStart, peak, pssStart, samples.Max(s => s.PssMb)), cpu);
+                new Memory(rssStart, peak, pssStart, samples.Max(s => s.PssMb)), cpu, machine);
         }
     }
 
@@ -257,13 +314,15 @@ internal static class HubBenchmark
 
             await SendAsync(warmup);
             await WaitAsync(() => Volatile.Read(ref consumed) >= warmup, TimeSpan.FromMinutes(2));
+            var machineStart = MachineCpu.Read(null);
             var clock = Stopwatch.StartNew();
             using var progress = Progress(() => $"bare bus: consumed {Volatile.Read(ref consumed) - warmup}/{messages}");
             await SendAsync(messages);
             await WaitAsync(() => Volatile.Read(ref consumed) >= warmup + messages, TimeSpan.FromMinutes(10));
             var elapsed = clock.Elapsed;
+            var machine = MachineCpu.Read(null).Since(machineStart);
             var size = JsonSerializer.SerializeToUtf8Bytes(new BareMessage(Guid.Empty, 0, filler)).Length;
-            return new Result(messages, size, 0, messages / elapsed.TotalSeconds, null, delivered, new Memory(0, 0, 0, 0), 0);
+            return new Result(messages, size, 0, messages / elapsed.TotalSeconds, null, delivered, new Memory(0, 0, 0, 0), 0, machine);
         }
         finally
         {
