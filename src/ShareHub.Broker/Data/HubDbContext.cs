@@ -103,7 +103,11 @@ public abstract class HubDbContext : DbContext
             e.HasIndex(o => o.DeliveryId).IsUnique();
             e.HasIndex(o => o.SignalId);
             e.HasIndex(o => o.CaseId);
-            e.HasIndex(o => o.DispatchedAt);
+            // The rows still to publish, in outbox order: the sweep's claim reads this index and stops after one batch.
+            // A plain index on DispatchedAt would hold every row ever marked (each update adds an entry; the old one
+            // stays until VACUUM), and bitmap scans of its NULL range read all of them on every sweep.
+            e.HasIndex(o => o.Id, "IX_outbox_Pending")
+                .HasFilter(Database.IsSqlServer() ? "[DispatchedAt] IS NULL" : "\"DispatchedAt\" IS NULL");
             // Restrict: an audit entry is never deleted to make room for (or because of) a delivery.
             e.HasOne(o => o.AuditEntry).WithMany().HasForeignKey(o => o.AuditEntryId).OnDelete(DeleteBehavior.Restrict);
         });

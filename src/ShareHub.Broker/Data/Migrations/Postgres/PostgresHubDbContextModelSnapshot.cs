@@ -664,9 +664,10 @@ namespace ShareHub.Broker.Data.Migrations.Postgres
                     b.HasIndex("DeliveryId")
                         .IsUnique();
 
-                    b.HasIndex("DispatchedAt");
-
                     b.HasIndex("SignalId");
+
+                    b.HasIndex(new[] { "Id" }, "IX_outbox_Pending")
+                        .HasFilter("\"DispatchedAt\" IS NULL");
 
                     b.ToTable("outbox", (string)null);
                 });

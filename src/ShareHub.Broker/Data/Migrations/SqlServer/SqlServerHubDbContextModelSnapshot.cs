@@ -667,9 +667,10 @@ namespace ShareHub.Broker.Data.Migrations.SqlServer
                     b.HasIndex("DeliveryId")
                         .IsUnique();
 
-                    b.HasIndex("DispatchedAt");
-
                     b.HasIndex("SignalId");
+
+                    b.HasIndex(new[] { "Id" }, "IX_outbox_Pending")
+                        .HasFilter("[DispatchedAt] IS NULL");
 
                     b.ToTable("outbox", (string)null);
                 });

@@ -653,9 +653,10 @@ namespace ShareHub.Broker.Data.Migrations.Sqlite
                     b.HasIndex("DeliveryId")
                         .IsUnique();
 
-                    b.HasIndex("DispatchedAt");
-
                     b.HasIndex("SignalId");
+
+                    b.HasIndex(new[] { "Id" }, "IX_outbox_Pending")
+                        .HasFilter("\"DispatchedAt\" IS NULL");
 
                     b.ToTable("outbox", (string)null);
                 });
