@@ -48,7 +48,8 @@ public static class BrokerExtensions
         services.AddSingleton<IValidator<SignalSubmission>, SignalValidator>();
         services.AddScoped<SignalIntake>();
         services.AddScoped<Cases.CaseWorkflow>();
-        services.AddSingleton<IntakeWriter>();
+        services.AddSingleton<GroupCommitWriter>();
+        services.AddSingleton<PostgresGroupWrite>();
         services.AddSingleton<OutboxDispatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<OutboxDispatcher>());
 

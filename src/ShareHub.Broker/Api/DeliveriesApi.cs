@@ -62,8 +62,8 @@ public static class DeliveriesApi
     /// <summary>
     /// Records the acknowledgements of deliveries addressed to the caller's organisation and answers 200 — only after
     /// the commit — with one result per item, in request order. Unlike the single endpoint there is no bus hop: one
-    /// query for the deliveries, one for earlier acknowledgements and one transaction for all rows and audit entries
-    /// (<see cref="AcknowledgementRecorder"/>). Another organisation's and an unknown delivery are both answered
+    /// query for the deliveries, one for earlier acknowledgements and one transaction for all rows and audit entries,
+    /// shared with concurrent writes (<see cref="AcknowledgementRecorder"/>). Another organisation's and an unknown delivery are both answered
     /// "not-found" — a partner learns nothing about others' deliveries — and each attempt is audited as rejected
     /// (SH-D0002). A delivery named twice counts once; one recorded earlier, or concurrently by another request or
     /// the bus consumer, is "already-acknowledged". Against the per-client rate limit the batch is one request.
@@ -72,6 +72,7 @@ public static class DeliveriesApi
         AcknowledgeDeliveriesRequest? request,
         ClaimsPrincipal user,
         HubDbContext db,
+        GroupCommitWriter writer,
         TimeProvider time,
         ILogger<AcknowledgementRecorder> logger,
         CancellationToken cancellationToken)
@@ -90,7 +91,7 @@ public static class DeliveriesApi
         var claims = request.Deliveries!.DistinctBy(d => d.DeliveryId)
             .Select(d => new AcknowledgementClaim(d.DeliveryId, organisation, actor, d.AcknowledgedAt ?? now))
             .ToList();
-        var outcomes = await new AcknowledgementRecorder(db, time, logger, namesOtherRecipient: false)
+        var outcomes = await new AcknowledgementRecorder(db, writer, time, logger, namesOtherRecipient: false)
             .RecordAsync(claims, cancellationToken).ConfigureAwait(false);
         var byDelivery = claims.Select((c, i) => (c.DeliveryId, Outcome: outcomes[i])).ToDictionary(c => c.DeliveryId, c => c.Outcome);
         return TypedResults.Ok(new AcknowledgeDeliveriesResponse(

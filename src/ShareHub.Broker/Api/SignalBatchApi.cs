@@ -30,7 +30,6 @@ internal static class SignalBatchApi
         IValidator<SignalSubmission> validator,
         PolicyStore policies,
         SignalIntake intake,
-        IntakeWriter writer,
         HubDbContext db,
         CancellationToken cancellationToken)
     {
@@ -93,7 +92,7 @@ internal static class SignalBatchApi
             try
             {
                 // One unit: every accepted item of the batch commits together or not at all.
-                await writer.CommitAsync([.. staged.Select(s => s.Signal)], cancellationToken).ConfigureAwait(false);
+                await intake.CommitAsync([.. staged.Select(s => s.Signal)], cancellationToken).ConfigureAwait(false);
             }
             catch (DbUpdateException) when (idempotencyKey is not null)
             {

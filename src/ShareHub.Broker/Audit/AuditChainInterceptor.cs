@@ -12,10 +12,11 @@ namespace ShareHub.Broker.Audit;
 
 /// <summary>
 /// The one place where audit entries join the hash chain. Every <c>SaveChangesAsync</c> that adds
-/// <see cref="AuditEntry"/> rows — intake, dispatcher, acknowledgement consumer, policy store, purge, audit reads,
-/// authentication failures — passes through here: inside the writing transaction it locks the chain head row,
-/// assigns consecutive sequences, truncates times to microseconds, fills the trace context and processing activity,
-/// computes each hash and moves the head. Sequence order is therefore commit order. Changing or deleting an existing
+/// <see cref="AuditEntry"/> rows — group commit (intake, dispatch marks, acknowledgements) on SQLite and SQL Server,
+/// sweep, case workflow, policy store, purge, audit reads, authentication failures — passes through here: inside the
+/// writing transaction it locks the chain head row, assigns consecutive sequences, truncates times to microseconds,
+/// fills the trace context and processing activity, computes each hash and moves the head (<see cref="Link"/>, which
+/// the PostgreSQL group commit calls directly, under the same lock). Sequence order is therefore commit order. Changing or deleting an existing
 /// audit entry through EF Core is refused: the trail is append-only.
 /// </summary>
 public sealed class AuditChainInterceptor(IOptions<AuditOptions> options, IHttpContextAccessor? http = null) : SaveChangesInterceptor
@@ -152,8 +153,19 @@ public sealed class AuditChainInterceptor(IOptions<AuditOptions> options, IHttpC
     private async Task AppendAsync(DbContext db, List<AuditEntry> added, CancellationToken cancellationToken)
     {
         var head = await AuditChainHeadStore.LockAsync(db, cancellationToken).ConfigureAwait(false);
-        var previous = head.Hash;
-        var sequence = head.Sequence;
+        var (sequence, hash) = Link(added, head.Sequence, head.Hash);
+        await AuditChainHeadStore.MoveAsync(db, head.Exists, sequence, hash, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Joins <paramref name="added"/> to the chain after the head (<paramref name="sequence"/>, <paramref name="previous"/>),
+    /// in list order: consecutive sequences, times truncated to microseconds, the trace context and processing activity
+    /// where not set, and each entry's hash. Returns the new head. The caller holds the chain-head lock and stores the
+    /// entries and the new head in that transaction: the EF Core save above, or the PostgreSQL group commit
+    /// (<see cref="PostgresGroupWrite"/>), which writes without the change tracker.
+    /// </summary>
+    internal (long Sequence, byte[] Hash) Link(IReadOnlyList<AuditEntry> added, long sequence, byte[] previous)
+    {
         using var chain = new AuditHashChain();
         var (traceId, parentSpanId, foreign) = TraceContext(http?.HttpContext);
 
@@ -170,7 +182,7 @@ public sealed class AuditChainInterceptor(IOptions<AuditOptions> options, IHttpC
             previous = entry.Hash;
         }
 
-        await AuditChainHeadStore.MoveAsync(db, head.Exists, sequence, previous, cancellationToken).ConfigureAwait(false);
+        return (sequence, previous);
     }
 
     /// <summary>

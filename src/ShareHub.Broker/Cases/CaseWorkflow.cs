@@ -343,7 +343,7 @@ public sealed class CaseWorkflow(HubDbContext db, PolicyStore policies, Partners
         }
 
         c.Revision++; // asked in the phase this command saw (CasesApi answers SH-C0012 if it moved meanwhile)
-        await SaveAndNudgeAsync(decisions, cancellationToken).ConfigureAwait(false);
+        await SaveAndPublishAsync(cancellationToken).ConfigureAwait(false);
         return ToDto(c, question);
     }
 
@@ -603,18 +603,17 @@ public sealed class CaseWorkflow(HubDbContext db, PolicyStore policies, Partners
     private async Task<CaseCommandResponse> CommitAsync(Case c, string kind, List<CaseEventDecisionDto> decisions, CancellationToken cancellationToken)
     {
         c.Revision++; // the case as this command saw it, or nothing (CasesApi answers SH-C0012)
-        await SaveAndNudgeAsync(decisions, cancellationToken).ConfigureAwait(false);
+        await SaveAndPublishAsync(cancellationToken).ConfigureAwait(false);
         return new CaseCommandResponse(ToDto(c), kind, decisions);
     }
 
-    private async Task SaveAndNudgeAsync(List<CaseEventDecisionDto> decisions, CancellationToken cancellationToken)
+    private async Task SaveAndPublishAsync(CancellationToken cancellationToken)
     {
-        // One SaveChanges = one transaction: case rows + audit entries + outbox rows commit together or not at all.
+        var deliveries = db.ChangeTracker.Entries<OutboxMessage>().Where(e => e.State == EntityState.Added).Select(e => e.Entity).ToList();
+        // One SaveChanges = one transaction: case rows + audit entries + outbox rows commit together or not at all; the
+        // committed deliveries are then published at once.
         await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
-        if (decisions.Any(d => d.Permitted))
-        {
-            dispatcher.Nudge();
-        }
+        dispatcher.Enqueue(deliveries);
     }
 
     /// <summary>

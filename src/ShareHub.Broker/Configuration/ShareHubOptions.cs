@@ -114,12 +114,18 @@ public sealed class ShareHubOptions
         /// <summary>Rows read and published per round.</summary>
         public int BatchSize { get; set; } = 200;
 
-        /// <summary>How often the outbox is polled when no commit nudges the dispatcher.</summary>
+        /// <summary>How often the sweep looks for rows the dispatcher did not publish at once.</summary>
         public int PollIntervalMilliseconds { get; set; } = 1000;
 
         /// <summary>
-        /// Dispatch loops on this instance (1–8; PostgreSQL and SQL Server only, SQLite always uses one): while one
-        /// loop waits for its batch's publisher confirms and commit, another claims and publishes the next rows.
+        /// Age in seconds (1–300) at which the sweep claims an undispatched outbox row. Younger rows belong to the
+        /// instance that wrote them, which publishes them at once; instances' clocks must agree to well within it.
+        /// </summary>
+        public int SweepAfterSeconds { get; set; } = 10;
+
+        /// <summary>
+        /// Loops on this instance (1–8) that publish committed rows at once: while one waits for its batch's publisher
+        /// confirms, another publishes the next rows. (The sweep of rows left behind is one loop.)
         /// </summary>
         public int Concurrency { get; set; } = 2;
     }
@@ -184,6 +190,11 @@ internal sealed class ShareHubOptionsValidator(IHostEnvironment environment) : I
         if (options.Dispatcher.BatchSize < 1 || options.Dispatcher.PollIntervalMilliseconds < 10)
         {
             failures.Add("ShareHub:Dispatcher needs BatchSize ≥ 1 and PollIntervalMilliseconds ≥ 10.");
+        }
+
+        if (options.Dispatcher.SweepAfterSeconds is < 1 or > 300)
+        {
+            failures.Add("ShareHub:Dispatcher:SweepAfterSeconds must be between 1 and 300.");
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);

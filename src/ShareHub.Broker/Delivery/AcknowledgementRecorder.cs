@@ -17,12 +17,14 @@ internal sealed record AcknowledgementClaim(Guid DeliveryId, string Recipient, s
 /// <summary>
 /// Records recipients' acknowledgements, once per delivery, for both paths that take them: the bus consumer
 /// (<see cref="DeliveryAcknowledgedConsumer"/>) and the batch endpoint (<c>POST /api/v1/deliveries/acknowledgements</c>).
-/// One query for the deliveries, one for earlier acknowledgements and ONE transaction — one chain-head lock — for all
-/// the rows and audit entries: an <c>acknowledged</c> entry (SH-D0001) and an <see cref="Acknowledgement"/> row per
+/// One query for the deliveries, one for earlier acknowledgements and ONE unit of the group commit
+/// (<see cref="GroupCommitWriter"/>: one transaction, one chain-head lock, shared with concurrent writes) for all the
+/// rows and audit entries: an <c>acknowledged</c> entry (SH-D0001) and an <see cref="Acknowledgement"/> row per
 /// delivery of the claimant's own, a <c>rejected</c> entry (SH-D0002) and no row for an unknown delivery or another
 /// organisation's. A delivery recorded already (earlier, or by an earlier claim of the same batch) is absorbed.
 /// </summary>
-/// <param name="db">The scope's context; left clean after a rolled-back attempt.</param>
+/// <param name="db">The scope's context, for the lookups.</param>
+/// <param name="writer">Commits the rows and audit entries.</param>
 /// <param name="time">The hub's clock (ReceivedAt, audit time, default AcknowledgedAt).</param>
 /// <param name="logger">Debug notes about absorbed duplicates.</param>
 /// <param name="namesOtherRecipient">
@@ -30,7 +32,7 @@ internal sealed record AcknowledgementClaim(Guid DeliveryId, string Recipient, s
 /// (partners cannot publish on it), so its rejections may say; a rejection of an API caller says only "another
 /// organisation", as the caller's privacy officer reads its organisation's audit entries.
 /// </param>
-internal sealed class AcknowledgementRecorder(HubDbContext db, TimeProvider time, ILogger logger, bool namesOtherRecipient)
+internal sealed class AcknowledgementRecorder(HubDbContext db, GroupCommitWriter writer, TimeProvider time, ILogger logger, bool namesOtherRecipient)
 {
     /// <summary>
     /// Records <paramref name="claims"/> and returns one outcome per claim, in order. Committed when it returns. A
@@ -50,6 +52,7 @@ internal sealed class AcknowledgementRecorder(HubDbContext db, TimeProvider time
             .ToListAsync(cancellationToken).ConfigureAwait(false)).ToHashSet();
         var now = time.GetUtcNow();
         var outcomes = new AcknowledgementOutcome[claims.Count];
+        var unit = new AcknowledgementUnit();
 
         for (var i = 0; i < claims.Count; i++)
         {
@@ -57,7 +60,7 @@ internal sealed class AcknowledgementRecorder(HubDbContext db, TimeProvider time
             deliveries.TryGetValue(claim.DeliveryId, out var delivery);
             if (delivery is null || delivery.Recipient != claim.Recipient)
             {
-                db.AuditEntries.Add(Rejected(claim.DeliveryId, claim.Recipient, claim.Actor,
+                unit.Entries.Add(Rejected(claim.DeliveryId, claim.Recipient, claim.Actor,
                     delivery is null ? null : namesOtherRecipient ? $"'{delivery.Recipient}'" : AnotherOrganisation, now));
                 outcomes[i] = AcknowledgementOutcome.NotFound;
                 continue;
@@ -70,7 +73,7 @@ internal sealed class AcknowledgementRecorder(HubDbContext db, TimeProvider time
                 continue;
             }
 
-            db.Acknowledgements.Add(new Acknowledgement
+            unit.Acknowledgements.Add(new Acknowledgement
             {
                 DeliveryId = claim.DeliveryId,
                 Recipient = claim.Recipient,
@@ -79,25 +82,24 @@ internal sealed class AcknowledgementRecorder(HubDbContext db, TimeProvider time
             });
             var acknowledged = AuditRecords.Acknowledged(delivery, claim.Recipient, now);
             acknowledged.Actor = claim.Actor;
-            db.AuditEntries.Add(acknowledged);
+            unit.Entries.Add(acknowledged);
             outcomes[i] = AcknowledgementOutcome.Acknowledged;
         }
 
-        if (!db.ChangeTracker.HasChanges())
+        if (unit.Rows == 0)
         {
             return outcomes;
         }
 
         try
         {
-            await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+            await writer.CommitAsync(unit, cancellationToken).ConfigureAwait(false);
             return outcomes;
         }
         catch (DbUpdateException) when (claims.Count > 1)
         {
             // A concurrent duplicate recorded one of them first and spoiled the batch's transaction, which rolled
             // back: record each on its own, so the others are not held up.
-            db.ChangeTracker.Clear();
             for (var i = 0; i < claims.Count; i++)
             {
                 outcomes[i] = (await RecordAsync([claims[i]], cancellationToken).ConfigureAwait(false))[0];
@@ -140,9 +142,24 @@ internal sealed class AcknowledgementRecorder(HubDbContext db, TimeProvider time
             : $"'{organisation}' acknowledged delivery {deliveryId}, which was addressed to {addressedTo}.",
     };
 
-    private async Task<bool> IsAlreadyAcknowledgedAsync(Guid deliveryId)
+    private Task<bool> IsAlreadyAcknowledgedAsync(Guid deliveryId) =>
+        db.Acknowledgements.AnyAsync(a => a.DeliveryId == deliveryId);
+
+    /// <summary>One claim batch's acknowledgement rows and audit entries (acknowledged and rejected).</summary>
+    private sealed class AcknowledgementUnit : WriteUnit
     {
-        db.ChangeTracker.Clear();
-        return await db.Acknowledgements.AnyAsync(a => a.DeliveryId == deliveryId).ConfigureAwait(false);
+        public List<Acknowledgement> Acknowledgements { get; } = [];
+
+        public List<AuditEntry> Entries { get; } = [];
+
+        internal override int Rows => Acknowledgements.Count + Entries.Count;
+
+        internal override IEnumerable<AuditEntry> AuditEntries => Entries;
+
+        internal override void AddTo(GroupRows rows)
+        {
+            rows.Acknowledgements.AddRange(Acknowledgements);
+            rows.AuditEntries.AddRange(Entries);
+        }
     }
 }

@@ -9,14 +9,14 @@ namespace ShareHub.Broker.Delivery;
 /// per delivery: a redelivered acknowledgement is absorbed. An acknowledgement for an unknown delivery, or from an
 /// organisation that was not its recipient, is audited as rejected and not recorded. Acknowledgements are consumed in
 /// batches (MassTransit <see cref="Batch{T}"/>) and recorded by <see cref="AcknowledgementRecorder"/>: one query for
-/// the deliveries, one for earlier acknowledgements and ONE transaction — one chain-head lock — for all their audit
-/// entries. The queue's messages are acknowledged to RabbitMQ only after that commit, so a crash loses nothing (the
+/// the deliveries, one for earlier acknowledgements and ONE transaction — one chain-head lock, shared with concurrent
+/// writes (<see cref="GroupCommitWriter"/>) — for all their audit entries. The queue's messages are acknowledged to RabbitMQ only after that commit, so a crash loses nothing (the
 /// batch is redelivered and its duplicates absorbed).
 /// </summary>
-public sealed class DeliveryAcknowledgedConsumer(HubDbContext db, TimeProvider time, ILogger<DeliveryAcknowledgedConsumer> logger) : IConsumer<Batch<DeliveryAcknowledged>>
+public sealed class DeliveryAcknowledgedConsumer(HubDbContext db, GroupCommitWriter writer, TimeProvider time, ILogger<DeliveryAcknowledgedConsumer> logger) : IConsumer<Batch<DeliveryAcknowledged>>
 {
     // The bus is the hub's own (partners cannot publish): a rejection may name the delivery's real recipient.
-    private readonly AcknowledgementRecorder _recorder = new(db, time, logger, namesOtherRecipient: true);
+    private readonly AcknowledgementRecorder _recorder = new(db, writer, time, logger, namesOtherRecipient: true);
 
     /// <inheritdoc />
     public Task Consume(ConsumeContext<Batch<DeliveryAcknowledged>> context)

@@ -5,56 +5,65 @@ using ShareHub.Broker.Data;
 namespace ShareHub.Broker.Delivery;
 
 /// <summary>
-/// Group commit for the intake: concurrent submissions are queued and written together — many signals, their audit
-/// entries and outbox rows in ONE transaction that takes the audit chain-head lock once — instead of one transaction
-/// (and one chain-lock wait) per signal. There is no background thread: the first waiting request becomes the
-/// committer ("leader") and writes everything queued so far; requests that arrive meanwhile queue up and are written
-/// by the next leader. Each request completes only after the transaction holding its rows committed.
+/// Group commit for the hub's hot audited writes — accepted signals (<see cref="SignalIntake"/>), deliveries marked
+/// dispatched (<see cref="OutboxDispatcher"/>) and recipients' acknowledgements (<see cref="AcknowledgementRecorder"/>):
+/// whatever is queued is written together, in ONE transaction that takes the audit chain-head lock once, instead of one
+/// transaction (and one chain-lock wait) per request, per dispatch batch and per acknowledgement batch. There is no
+/// background thread: the first waiting caller becomes the committer ("leader") and writes everything queued so far;
+/// units that arrive meanwhile queue up and are written by the next leader. Each caller's task completes only after the
+/// transaction holding its rows committed.
 /// </summary>
 /// <remarks>
-/// <para>Crash consistency is unchanged: a unit (one signal, or one batch request) is in the database entirely or not
-/// at all, and its caller hears 202 only after the commit. A crash before commit loses only uncommitted units, whose
-/// callers got no answer and retry (with the same <c>Idempotency-Key</c>, docs/reliability.md).</para>
-/// <para>Isolation: if a group's transaction fails — e.g. one unit's Idempotency-Key collides with a concurrent retry
-/// (unique index) — every unit of the group is written again in a transaction of its own, so one bad unit never fails
-/// the others; the failing unit's caller receives its own exception.</para>
+/// <para>Crash consistency is unchanged: a unit (one signal, one batch request, one dispatch batch, one acknowledgement
+/// batch) is in the database entirely or not at all, and its caller hears of success only after the commit. A crash
+/// before commit loses only uncommitted units, whose callers got no answer and retry (with the same
+/// <c>Idempotency-Key</c>, docs/reliability.md); an unrecorded dispatch is published again by the sweep.</para>
+/// <para>Isolation: if a group's transaction fails — e.g. one unit's Idempotency-Key collides with a concurrent retry,
+/// or an acknowledgement with one recorded meanwhile (unique index) — every unit of the group is written again in a
+/// transaction of its own, so one bad unit never fails the others; the failing unit's caller receives its own
+/// exception.</para>
 /// <para>Several broker instances each have their own writer; their groups serialise on the chain-head lock in the
-/// database exactly as single signals did, so the audit trail stays one verifiable chain.</para>
+/// database, so the audit trail stays one verifiable chain.</para>
 /// </remarks>
-public sealed class IntakeWriter(IServiceScopeFactory scopes, OutboxDispatcher dispatcher, ILogger<IntakeWriter> logger, IHttpContextAccessor? http = null)
+public sealed class GroupCommitWriter(
+    IServiceScopeFactory scopes,
+    PostgresGroupWrite postgres,
+    Observability.HubMetrics metrics,
+    ILogger<GroupCommitWriter> logger,
+    IHttpContextAccessor? http = null)
 {
     /// <summary>
-    /// Signals per transaction, at most (a unit is never split, so a group may exceed it by one unit). Bounds the
+    /// Rows per transaction, roughly (a unit is never split, so a group may exceed it by one unit). Bounds the
     /// transaction's size and the time the chain-head lock is held.
     /// </summary>
-    internal const int MaxGroupSignals = 256;
+    internal const int MaxGroupRows = 512;
 
-    private readonly ConcurrentQueue<Unit> _queue = new();
+    private readonly ConcurrentQueue<Pending> _queue = new();
     private readonly SemaphoreSlim _committer = new(1, 1);
 
     /// <summary>
-    /// Stores <paramref name="signals"/> in one transaction (possibly together with other callers' signals) and
-    /// returns once it committed. Throws what the write threw, e.g. <see cref="Microsoft.EntityFrameworkCore.DbUpdateException"/>.
+    /// Stores <paramref name="unit"/> in one transaction (possibly together with other callers' units) and returns once
+    /// it committed. Throws what the write threw, e.g. <see cref="Microsoft.EntityFrameworkCore.DbUpdateException"/>.
     /// </summary>
-    /// <param name="signals">One unit: committed entirely or not at all.</param>
+    /// <param name="unit">Committed entirely or not at all.</param>
     /// <param name="cancellationToken">Cancels only while the unit still waits; once a committer took it, it is written.</param>
-    public async Task CommitAsync(IReadOnlyList<StagedSignal> signals, CancellationToken cancellationToken)
+    public async Task CommitAsync(WriteUnit unit, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(signals);
+        ArgumentNullException.ThrowIfNull(unit);
         cancellationToken.ThrowIfCancellationRequested();
 
-        // The trace context belongs to this request, not to whichever request ends up committing the group: capture
-        // it now (Logius: trace_id, parent_span_id, foreign_operation); the chain interceptor keeps values already set.
+        // The trace context belongs to this caller, not to whichever caller ends up committing the group: capture it
+        // now (Logius: trace_id, parent_span_id, foreign_operation); the chain interceptor keeps values already set.
         var (traceId, parentSpanId, foreign) = AuditChainInterceptor.TraceContext(http?.HttpContext);
-        foreach (var audit in signals.SelectMany(s => s.AuditEntries))
+        foreach (var audit in unit.AuditEntries)
         {
             audit.TraceId ??= traceId;
             audit.ParentSpanId ??= parentSpanId;
             audit.ForeignOperation ??= foreign;
         }
 
-        var unit = new Unit(signals);
-        _queue.Enqueue(unit);
+        var pending = new Pending(unit);
+        _queue.Enqueue(pending);
 
         var leading = false;
         try
@@ -62,7 +71,7 @@ public sealed class IntakeWriter(IServiceScopeFactory scopes, OutboxDispatcher d
             await _committer.WaitAsync(cancellationToken).ConfigureAwait(false);
             leading = true;
         }
-        catch (OperationCanceledException) when (unit.TryCancel())
+        catch (OperationCanceledException) when (pending.TryCancel())
         {
             throw; // still queued: withdrawn, nothing will be written
         }
@@ -76,7 +85,7 @@ public sealed class IntakeWriter(IServiceScopeFactory scopes, OutboxDispatcher d
             try
             {
                 // Everything queued before this caller is committed before (or with) its own unit.
-                while (!unit.Completion.Task.IsCompleted && Drain() is { Count: > 0 } group)
+                while (!pending.Completion.Task.IsCompleted && Drain() is { Count: > 0 } group)
                 {
                     await WriteDetachedAsync(group).ConfigureAwait(false);
                 }
@@ -87,19 +96,19 @@ public sealed class IntakeWriter(IServiceScopeFactory scopes, OutboxDispatcher d
             }
         }
 
-        await unit.Completion.Task.ConfigureAwait(false);
+        await pending.Completion.Task.ConfigureAwait(false);
     }
 
-    private List<Unit> Drain()
+    private List<Pending> Drain()
     {
-        var group = new List<Unit>();
-        var signals = 0;
-        while (signals < MaxGroupSignals && _queue.TryDequeue(out var unit))
+        var group = new List<Pending>();
+        var rows = 0;
+        while (rows < MaxGroupRows && _queue.TryDequeue(out var pending))
         {
-            if (unit.TryTake())
+            if (pending.TryTake())
             {
-                group.Add(unit);
-                signals += unit.Signals.Count;
+                group.Add(pending);
+                rows += pending.Unit.Rows;
             }
         }
 
@@ -110,7 +119,7 @@ public sealed class IntakeWriter(IServiceScopeFactory scopes, OutboxDispatcher d
     /// Writes the group outside the leader's execution context: no leader's Activity or HttpContext may leak into
     /// other callers' audit entries (their trace context was captured in <see cref="CommitAsync"/>).
     /// </summary>
-    private async Task WriteDetachedAsync(List<Unit> group)
+    private async Task WriteDetachedAsync(List<Pending> group)
     {
         Task write;
         using (ExecutionContext.SuppressFlow())
@@ -121,28 +130,28 @@ public sealed class IntakeWriter(IServiceScopeFactory scopes, OutboxDispatcher d
         await write.ConfigureAwait(false);
     }
 
-    private async Task WriteAsync(List<Unit> group)
+    private async Task WriteAsync(List<Pending> group)
     {
         try
         {
             await SaveAsync(group).ConfigureAwait(false);
-            group.ForEach(u => u.Completion.TrySetResult());
+            Complete(group);
         }
         catch (Exception ex) when (group.Count > 1)
         {
             // One unit spoiled the group's transaction (rolled back): write each unit on its own.
-            logger.LogDebug(ex, "Group commit of {Units} intake units failed; writing them one by one", group.Count);
-            foreach (var unit in group)
+            logger.LogDebug(ex, "Group commit of {Units} units failed; writing them one by one", group.Count);
+            foreach (var pending in group)
             {
-                unit.ResetStoreKeys();
+                pending.Unit.ForgetStoreKeys();
                 try
                 {
-                    await SaveAsync([unit]).ConfigureAwait(false);
-                    unit.Completion.TrySetResult();
+                    await SaveAsync([pending]).ConfigureAwait(false);
+                    Complete([pending]);
                 }
                 catch (Exception single)
                 {
-                    unit.Completion.TrySetException(single);
+                    pending.Completion.TrySetException(single);
                 }
             }
         }
@@ -150,40 +159,59 @@ public sealed class IntakeWriter(IServiceScopeFactory scopes, OutboxDispatcher d
         {
             group[0].Completion.TrySetException(ex);
         }
+    }
 
-        if (group.Any(u => u.Completion.Task.IsCompletedSuccessfully && u.Signals.Any(s => s.Outbox.Count > 0)))
+    private void Complete(List<Pending> committed)
+    {
+        foreach (var pending in committed)
         {
-            dispatcher.Nudge();
+            try
+            {
+                pending.Unit.Committed();
+            }
+            catch (Exception ex)
+            {
+                // The rows are committed whatever a follow-up does (e.g. handing deliveries to the dispatcher; the sweep
+                // publishes what it did not): the caller hears of success.
+                logger.LogError(ex, "After-commit step of a {Unit} failed", pending.Unit.GetType().Name);
+            }
+
+            pending.Completion.TrySetResult();
         }
     }
 
-    private async Task SaveAsync(List<Unit> group)
+    private async Task SaveAsync(List<Pending> group)
     {
-        using var scope = scopes.CreateScope();
-        var db = scope.ServiceProvider.GetRequiredService<HubDbContext>();
-        foreach (var signal in group.SelectMany(u => u.Signals))
+        var rows = new GroupRows();
+        foreach (var pending in group)
         {
-            db.Signals.Add(signal.Signal);
-            db.AuditEntries.AddRange(signal.AuditEntries);
-            db.Outbox.AddRange(signal.Outbox);
-            if (signal.CaseLink is { } link)
-            {
-                db.CaseSignals.Add(link);
-            }
+            pending.Unit.AddTo(rows);
         }
 
-        // One SaveChanges = one transaction; the chain interceptor takes the chain-head lock once for the whole group.
-        // Not cancellable: once taken, a unit is written or fails, never silently dropped.
+        using var scope = scopes.CreateScope();
+        var db = scope.ServiceProvider.GetRequiredService<HubDbContext>();
+        // One transaction for the group, which takes the chain-head lock once. Not cancellable: once taken, a unit is
+        // written or fails, never silently dropped.
+        if (db is PostgresHubDbContext)
+        {
+            // Without the change tracker: a few set-based statements per group instead of one per row.
+            await postgres.SaveAsync(db, rows).ConfigureAwait(false);
+            metrics.Committed(rows.Signals.Count, rows.AuditEntries, rows.Acknowledgements.Count);
+            return;
+        }
+
+        // EF Core: the chain interceptor links the entries, the metrics interceptor counts them.
+        rows.AddTo(db);
         await db.SaveChangesAsync(CancellationToken.None).ConfigureAwait(false);
     }
 
-    /// <summary>One caller's signals, and the state of their write.</summary>
-    private sealed class Unit(IReadOnlyList<StagedSignal> signals)
+    /// <summary>One caller's unit, and the state of its write.</summary>
+    private sealed class Pending(WriteUnit unit)
     {
         private const int Queued = 0, Taken = 1, Cancelled = 2;
         private int _state;
 
-        public IReadOnlyList<StagedSignal> Signals { get; } = signals;
+        public WriteUnit Unit { get; } = unit;
 
         public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -199,34 +227,81 @@ public sealed class IntakeWriter(IServiceScopeFactory scopes, OutboxDispatcher d
             Completion.TrySetCanceled();
             return true;
         }
-
-        /// <summary>Forgets database-generated keys of a rolled-back attempt, so the rows can be inserted again.</summary>
-        public void ResetStoreKeys()
-        {
-            foreach (var signal in Signals)
-            {
-                signal.AuditEntries.ForEach(a => a.Id = 0);
-                signal.Outbox.ForEach(o => (o.Id, o.AuditEntryId) = (0, 0));
-            }
-        }
     }
 }
 
 /// <summary>
-/// A decided signal ready to be stored: the signal, one audit entry per recipient decision and one outbox row per
-/// permitted delivery (each row refers to its decision's entry).
+/// Rows that <see cref="GroupCommitWriter"/> commits together or not at all: what one caller writes in one go.
 /// </summary>
-public sealed class StagedSignal(Signal signal)
+public abstract class WriteUnit
 {
-    /// <summary>The signal row.</summary>
-    public Signal Signal { get; } = signal;
+    /// <summary>Rows the unit writes (bounds a group's size).</summary>
+    internal abstract int Rows { get; }
 
-    /// <summary>The decision entries, in recipient order.</summary>
+    /// <summary>The audit entries the unit appends (their trace context is captured from the caller).</summary>
+    internal abstract IEnumerable<AuditEntry> AuditEntries { get; }
+
+    /// <summary>Adds the unit's rows to the group's, in the order their audit entries join the chain.</summary>
+    internal abstract void AddTo(GroupRows rows);
+
+    /// <summary>
+    /// Forgets database-generated keys of a rolled-back attempt, so the rows can be inserted again in a transaction of
+    /// their own.
+    /// </summary>
+    internal virtual void ForgetStoreKeys()
+    {
+        foreach (var audit in AuditEntries)
+        {
+            audit.Id = 0;
+        }
+    }
+
+    /// <summary>Runs right after the commit, before the caller is told.</summary>
+    internal virtual void Committed()
+    {
+    }
+}
+
+/// <summary>The rows of one group commit, by table, in the order the units added them.</summary>
+public sealed class GroupRows
+{
+    /// <summary>New signals.</summary>
+    public List<Signal> Signals { get; } = [];
+
+    /// <summary>New audit entries, in chain order.</summary>
     public List<AuditEntry> AuditEntries { get; } = [];
 
-    /// <summary>The outbox rows of the permitted deliveries.</summary>
+    /// <summary>New outbox rows (each with its decision entry, <see cref="OutboxMessage.AuditEntry"/>, among <see cref="AuditEntries"/>).</summary>
     public List<OutboxMessage> Outbox { get; } = [];
 
-    /// <summary>The signal's link to the open case it was shared in (its retention starts at closure), or null.</summary>
-    public CaseSignal? CaseLink { get; set; }
+    /// <summary>New links of signals to cases.</summary>
+    public List<CaseSignal> CaseSignals { get; } = [];
+
+    /// <summary>New acknowledgements.</summary>
+    public List<Acknowledgement> Acknowledgements { get; } = [];
+
+    /// <summary>
+    /// Outbox rows that were published, to be marked dispatched at <c>At</c> with their <see cref="OutboxMessage.Attempts"/>.
+    /// </summary>
+    public List<(OutboxMessage Row, DateTimeOffset At)> Dispatched { get; } = [];
+
+    /// <summary>Adds the rows to an EF Core context (the published rows as stubs: only their marks are written).</summary>
+    internal void AddTo(HubDbContext db)
+    {
+        db.Signals.AddRange(Signals);
+        db.AuditEntries.AddRange(AuditEntries);
+        db.Outbox.AddRange(Outbox);
+        db.CaseSignals.AddRange(CaseSignals);
+        db.Acknowledgements.AddRange(Acknowledgements);
+        foreach (var (row, at) in Dispatched)
+        {
+            var stub = db.Outbox.Attach(new OutboxMessage { Id = row.Id, Recipient = row.Recipient, MessageJson = string.Empty });
+            stub.Entity.DispatchedAt = at;
+            stub.Entity.Attempts = row.Attempts;
+            stub.Entity.LastError = null;
+            stub.Property(o => o.DispatchedAt).IsModified = true;
+            stub.Property(o => o.Attempts).IsModified = true;
+            stub.Property(o => o.LastError).IsModified = true;
+        }
+    }
 }

@@ -21,13 +21,25 @@ internal static class OutboxClaim
             ? null
             : await db.Database.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
 
-    /// <summary>The oldest undispatched rows not claimed by another instance.</summary>
-    public static IQueryable<OutboxMessage> PendingBatch(HubDbContext db, DatabaseProvider provider, int size) => provider switch
+    /// <summary>
+    /// The oldest undispatched rows written before <paramref name="writtenBefore"/> and not claimed by another instance.
+    /// </summary>
+    public static async Task<List<OutboxMessage>> PendingBatchAsync(HubDbContext db, DatabaseProvider provider, int size, DateTimeOffset writtenBefore, CancellationToken cancellationToken)
     {
-        DatabaseProvider.Postgres => db.Outbox.FromSqlRaw(
-            "SELECT * FROM outbox WHERE \"DispatchedAt\" IS NULL ORDER BY \"Id\" LIMIT {0} FOR UPDATE SKIP LOCKED", size),
-        DatabaseProvider.SqlServer => db.Outbox.FromSqlRaw(
-            "SELECT TOP ({0}) * FROM outbox WITH (UPDLOCK, READPAST, ROWLOCK) WHERE DispatchedAt IS NULL ORDER BY Id", size),
-        _ => db.Outbox.Where(o => o.DispatchedAt == null).OrderBy(o => o.Id).Take(size),
-    };
+        if (provider != DatabaseProvider.Sqlite)
+        {
+            return await (provider == DatabaseProvider.Postgres
+                    ? db.Outbox.FromSqlRaw(
+                        "SELECT * FROM outbox WHERE \"DispatchedAt\" IS NULL AND \"CreatedAt\" < {1} ORDER BY \"Id\" LIMIT {0} FOR UPDATE SKIP LOCKED", size, writtenBefore)
+                    : db.Outbox.FromSqlRaw(
+                        "SELECT TOP ({0}) * FROM outbox WITH (UPDLOCK, READPAST, ROWLOCK) WHERE DispatchedAt IS NULL AND CreatedAt < {1} ORDER BY Id", size, writtenBefore))
+                .ToListAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        // SQLite stores CreatedAt as text, which SQL cannot compare as a moment: the age is checked here. Ids follow
+        // the order in which rows were written, so the young rows (the writer's own, published at once) come last.
+        var oldest = await db.Outbox.Where(o => o.DispatchedAt == null).OrderBy(o => o.Id).Take(size)
+            .ToListAsync(cancellationToken).ConfigureAwait(false);
+        return oldest.Where(o => o.CreatedAt < writtenBefore).ToList();
+    }
 }

@@ -11,35 +11,59 @@ using ShareHub.Contracts;
 namespace ShareHub.Broker.Delivery;
 
 /// <summary>
-/// Publishes committed outbox rows to each recipient's own queue, then marks them dispatched. It only ever reads
-/// committed rows, so nothing is published without its audit entry. A crash after a publish but before marking
-/// leads to a second publish of the same delivery id, which recipients absorb (at-least-once + idempotent receive).
+/// Publishes committed outbox rows to each recipient's own queue, then marks them dispatched. It only ever publishes
+/// committed rows, so nothing is published without its audit entry. Two paths:
+/// <list type="bullet">
+/// <item><b>At once.</b> The writer that committed a row hands it over right after the commit (<see cref="Enqueue"/>);
+/// it is published from memory, with no query, and the batch's <c>delivery.dispatched</c> marks and audit entries join
+/// the next group commit (<see cref="GroupCommitWriter"/>) instead of a transaction of their own.</item>
+/// <item><b>Sweep.</b> Rows that the first path did not publish — this instance crashed or restarted, the bus was down,
+/// the hand-over queue was full, another instance wrote them with its dispatcher off — are claimed from the database
+/// once they are older than <c>ShareHub:Dispatcher:SweepAfterSeconds</c>, published and marked in the claim's
+/// transaction.</item>
+/// </list>
+/// A row young enough for the first path is never swept, and the first path leaves a row alone once it is half that age,
+/// so in normal operation each delivery is published once. A crash (or a failed mark) after a publish leads to a second
+/// publish of the same delivery id, which recipients absorb (at-least-once + idempotent receive).
 /// </summary>
 public sealed class OutboxDispatcher(
     IServiceScopeFactory scopes,
     IBus bus,
+    GroupCommitWriter writer,
     TimeProvider time,
     IOptions<ShareHubOptions> options,
     ILogger<OutboxDispatcher> logger) : BackgroundService
 {
-    private static readonly TimeSpan SendTimeout = TimeSpan.FromSeconds(30);
+    /// <summary>Rows waiting to be published at once, at most; beyond it they wait for the sweep.</summary>
+    internal const int HandOverCapacity = 4096;
+
+    private static readonly TimeSpan SweepSendTimeout = TimeSpan.FromSeconds(30);
     private readonly ShareHubOptions.DispatcherOptions _settings = options.Value.Dispatcher;
     private readonly DatabaseProvider _database = options.Value.Database;
 
-    /// <summary>
-    /// One wake-up signal per dispatch loop. Several loops overlap one batch's publisher confirms and commit with the
-    /// next batch's claim; they claim disjoint rows exactly as several broker instances do (<see cref="OutboxClaim"/>).
-    /// SQLite has no row claim, so it gets one loop.
-    /// </summary>
-    private readonly Channel<bool>[] _nudges = [.. Enumerable.Range(0, options.Value.Database == DatabaseProvider.Sqlite ? 1 : options.Value.Dispatcher.Concurrency)
-        .Select(_ => Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite }))];
+    private readonly Channel<OutboxMessage> _committed = Channel.CreateBounded<OutboxMessage>(
+        new BoundedChannelOptions(HandOverCapacity) { FullMode = BoundedChannelFullMode.Wait });
 
-    /// <summary>Tells the dispatcher new rows were committed, so it need not wait for the next poll.</summary>
-    public void Nudge()
+    private TimeSpan SweepAfter => TimeSpan.FromSeconds(_settings.SweepAfterSeconds);
+
+    /// <summary>
+    /// Publishes committed rows at once (their <see cref="OutboxMessage.AuditEntry"/> is the decision's entry, as the
+    /// writer left it). Returns at once; rows it cannot take now are left to the sweep.
+    /// </summary>
+    public void Enqueue(IEnumerable<OutboxMessage> committed)
     {
-        foreach (var nudges in _nudges)
+        ArgumentNullException.ThrowIfNull(committed);
+        if (!_settings.Enabled)
         {
-            nudges.Writer.TryWrite(true);
+            return;
+        }
+
+        foreach (var row in committed)
+        {
+            if (!_committed.Writer.TryWrite(row))
+            {
+                logger.LogDebug("Hand-over queue full: delivery {DeliveryId} waits for the sweep", row.DeliveryId);
+            }
         }
     }
 
@@ -52,11 +76,79 @@ public sealed class OutboxDispatcher(
             return Task.CompletedTask;
         }
 
-        return Task.WhenAll(_nudges.Select(nudges => RunAsync(nudges.Reader, stoppingToken)));
+        // Several loops publish at once: while one waits for its batch's publisher confirms, another publishes the next
+        // rows. One loop sweeps: it only has work after a failure, and claims the rows it sweeps exactly as several
+        // broker instances' sweeps do (OutboxClaim).
+        return Task.WhenAll(Enumerable.Range(0, _settings.Concurrency).Select(_ => PublishCommittedAsync(stoppingToken))
+            .Append(SweepAsync(stoppingToken)));
     }
 
-    /// <summary>One dispatch loop: a batch at a time, then wait for a nudge or the poll interval.</summary>
-    private async Task RunAsync(ChannelReader<bool> nudges, CancellationToken stoppingToken)
+    /// <summary>
+    /// The first path: a batch of handed-over rows at a time, published concurrently; the batch's marks are committed
+    /// by the writer while the next batch is published (one outstanding mark per loop).
+    /// </summary>
+    private async Task PublishCommittedAsync(CancellationToken stoppingToken)
+    {
+        var marking = Task.CompletedTask;
+        var batch = new List<OutboxMessage>(_settings.BatchSize);
+        try
+        {
+            while (await _committed.Reader.WaitToReadAsync(stoppingToken).ConfigureAwait(false))
+            {
+                var now = time.GetUtcNow();
+                while (batch.Count < _settings.BatchSize && _committed.Reader.TryRead(out var row))
+                {
+                    // Half the sweep age: a row the sweep may claim soon is left to it, so no row is published by both.
+                    if (now - row.CreatedAt < SweepAfter / 2)
+                    {
+                        batch.Add(row);
+                    }
+                }
+
+                if (batch.Count == 0)
+                {
+                    continue;
+                }
+
+                // The send gives up before the sweep could claim the row: at most one path publishes it.
+                var outcomes = await Task.WhenAll(batch.Select(row => SendAsync(row, SweepAfter / 2, stoppingToken))).ConfigureAwait(false);
+                var published = batch.Where((_, i) => outcomes[i] is null).ToList();
+                if (published.Count < batch.Count)
+                {
+                    logger.LogWarning("{Failed} of {Count} deliveries could not be published at once ({Error}); the sweep retries them",
+                        batch.Count - published.Count, batch.Count, outcomes.First(o => o is not null));
+                }
+
+                batch.Clear();
+                await marking.ConfigureAwait(false);
+                marking = published.Count == 0 ? Task.CompletedTask : MarkAsync(published);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Stopping: rows still in memory are in the outbox, for the sweep of the next start.
+        }
+
+        await marking.ConfigureAwait(false);
+    }
+
+    /// <summary>Commits the dispatched marks and audit entries of published rows (via the group commit); never throws.</summary>
+    private async Task MarkAsync(List<OutboxMessage> published)
+    {
+        try
+        {
+            await writer.CommitAsync(new DispatchedUnit(published, time.GetUtcNow()), CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            // Published but not marked: the sweep publishes them again later, and the recipients' inboxes absorb the
+            // second copy — as after a crash between publish and mark.
+            logger.LogError(ex, "Could not mark {Count} published deliveries dispatched; the sweep will publish them again", published.Count);
+        }
+    }
+
+    /// <summary>The second path: one claimed batch at a time, then wait for the poll interval.</summary>
+    private async Task SweepAsync(CancellationToken stoppingToken)
     {
         var failures = 0;
         while (!stoppingToken.IsCancellationRequested)
@@ -71,31 +163,31 @@ public sealed class OutboxDispatcher(
             {
                 // The database is unreachable (or similar): nothing was marked, so nothing is lost. Back off and retry.
                 failures++;
-                logger.LogError(ex, "Outbox dispatch round failed ({Failures} in a row); retrying", failures);
+                logger.LogError(ex, "Outbox sweep failed ({Failures} in a row); retrying", failures);
                 published = 0;
-                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(30_000, 250 * (1 << Math.Min(failures, 7)))), time, stoppingToken).ConfigureAwait(false);
+                await Delay(TimeSpan.FromMilliseconds(Math.Min(30_000, 250 * (1 << Math.Min(failures, 7)))), stoppingToken).ConfigureAwait(false);
             }
 
-            if (published >= _settings.BatchSize)
+            if (published < _settings.BatchSize)
             {
-                continue; // more rows are probably waiting
+                await Delay(TimeSpan.FromMilliseconds(_settings.PollIntervalMilliseconds), stoppingToken).ConfigureAwait(false);
             }
-
-            await WaitForWorkAsync(nudges, stoppingToken).ConfigureAwait(false);
         }
     }
 
-    private async Task WaitForWorkAsync(ChannelReader<bool> nudges, CancellationToken stoppingToken)
+    private async Task Delay(TimeSpan delay, CancellationToken stoppingToken)
     {
-        using var poll = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-        var delay = Task.Delay(TimeSpan.FromMilliseconds(_settings.PollIntervalMilliseconds), time, poll.Token);
-        var nudge = nudges.WaitToReadAsync(poll.Token).AsTask();
-        await Task.WhenAny(delay, nudge).ConfigureAwait(false);
-        await poll.CancelAsync().ConfigureAwait(false);
-        nudges.TryRead(out _);
+        try
+        {
+            await Task.Delay(delay, time, stoppingToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // stopping
+        }
     }
 
-    /// <summary>Publishes one batch of pending rows in outbox order; returns how many were published.</summary>
+    /// <summary>Claims, publishes and marks one batch of pending rows older than the sweep age, in outbox order; returns how many were published.</summary>
     internal async Task<int> DispatchBatchAsync(CancellationToken cancellationToken)
     {
         using var scope = scopes.CreateScope();
@@ -104,8 +196,7 @@ public sealed class OutboxDispatcher(
         // Several broker instances may dispatch the same outbox: each claims its batch with row locks that the others
         // skip, held until the batch is marked dispatched (see OutboxClaim).
         await using var claim = await OutboxClaim.BeginAsync(db, _database, cancellationToken).ConfigureAwait(false);
-        var pending = await OutboxClaim.PendingBatch(db, _database, _settings.BatchSize)
-            .ToListAsync(cancellationToken)
+        var pending = await OutboxClaim.PendingBatchAsync(db, _database, _settings.BatchSize, time.GetUtcNow() - SweepAfter, cancellationToken)
             .ConfigureAwait(false);
         if (pending.Count == 0)
         {
@@ -117,7 +208,7 @@ public sealed class OutboxDispatcher(
         await db.AuditEntries.Where(a => auditIds.Contains(a.Id)).LoadAsync(cancellationToken).ConfigureAwait(false);
 
         // Publish concurrently: each send waits for the broker's publisher confirm (durable, persistent message).
-        var outcomes = await Task.WhenAll(pending.Select(row => SendAsync(row, cancellationToken))).ConfigureAwait(false);
+        var outcomes = await Task.WhenAll(pending.Select(row => SendAsync(row, SweepSendTimeout, cancellationToken))).ConfigureAwait(false);
 
         var now = time.GetUtcNow();
         var published = 0;
@@ -154,7 +245,7 @@ public sealed class OutboxDispatcher(
     }
 
     /// <summary>Sends one row; returns null on success or the error text.</summary>
-    private async Task<string?> SendAsync(OutboxMessage row, CancellationToken cancellationToken)
+    private async Task<string?> SendAsync(OutboxMessage row, TimeSpan timeout, CancellationToken cancellationToken)
     {
         using var dispatch = Observability.DeliveryTracing.StartDispatch(row);
         try
@@ -168,8 +259,8 @@ public sealed class OutboxDispatcher(
                     ?? throw new InvalidOperationException($"Outbox row {row.Id} holds no message.")) with { AuditEntryId = row.AuditEntryId },
             };
 
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(SendTimeout);
+            using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeoutSource.CancelAfter(timeout);
             // To the recipient's exchange, not "queue:": the hub declares the queue itself at start (with its dead-letter
             // error queue, Identity/DeliveryTopology.cs), and MassTransit must not re-declare it with other arguments.
             var endpoint = await bus.GetSendEndpoint(new Uri($"exchange:{QueueNames.Deliveries(row.Recipient)}")).ConfigureAwait(false);
@@ -178,12 +269,45 @@ public sealed class OutboxDispatcher(
                 // The delivery id doubles as message id: recipients deduplicate redeliveries on it.
                 context.MessageId = row.DeliveryId;
                 context.Durable = true;
-            }, timeout.Token).ConfigureAwait(false);
+            }, timeoutSource.Token).ConfigureAwait(false);
             return null;
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             return $"{ex.GetType().Name}: {ex.Message}";
         }
+    }
+}
+
+/// <summary>
+/// Rows published at once, marked dispatched with one <c>delivery.dispatched</c> entry each (docs/audit.md). The rows
+/// are the intake's own objects (their decision entry attached); only their marks are written.
+/// </summary>
+internal sealed class DispatchedUnit : WriteUnit
+{
+    private readonly List<OutboxMessage> _rows;
+    private readonly List<AuditEntry> _entries;
+    private readonly DateTimeOffset _now;
+
+    public DispatchedUnit(List<OutboxMessage> rows, DateTimeOffset now)
+    {
+        _rows = rows;
+        _now = now;
+        foreach (var row in rows)
+        {
+            row.Attempts++;
+        }
+
+        _entries = [.. rows.Select(row => AuditRecords.Dispatched(row, now))];
+    }
+
+    internal override int Rows => _rows.Count;
+
+    internal override IEnumerable<AuditEntry> AuditEntries => _entries;
+
+    internal override void AddTo(GroupRows rows)
+    {
+        rows.Dispatched.AddRange(_rows.Select(row => (row, _now)));
+        rows.AuditEntries.AddRange(_entries);
     }
 }

@@ -14,11 +14,11 @@ namespace ShareHub.Broker.Delivery;
 /// <summary>
 /// Takes a validated signal, decides every intended recipient against one policy snapshot, and stores — in ONE
 /// database transaction — the signal, one audit entry per (signal, recipient) decision, and one outbox row per
-/// permitted delivery. Nothing is published here: the <see cref="OutboxDispatcher"/> publishes only committed rows,
-/// so a crash before commit leaves nothing delivered and a crash after commit loses nothing. The transaction is
-/// shared with concurrent submissions (group commit, <see cref="IntakeWriter"/>).
+/// permitted delivery. Nothing is published here: the <see cref="OutboxDispatcher"/> publishes only committed rows —
+/// handed to it right after the commit — so a crash before commit leaves nothing delivered and a crash after commit
+/// loses nothing. The transaction is shared with concurrent submissions (group commit, <see cref="GroupCommitWriter"/>).
 /// </summary>
-public sealed class SignalIntake(PolicyStore policies, PartnershipKey key, TimeProvider time, IntakeWriter writer, HubDbContext db, Cases.CaseWorkflow cases, IOptions<RetentionOptions> retention)
+public sealed class SignalIntake(PolicyStore policies, PartnershipKey key, TimeProvider time, GroupCommitWriter writer, OutboxDispatcher dispatcher, HubDbContext db, Cases.CaseWorkflow cases, IOptions<RetentionOptions> retention)
 {
     /// <summary>Decides and stores a signal. The request must have passed validation.</summary>
     /// <param name="provider">The caller's organisation (from its identity, never from the body).</param>
@@ -30,10 +30,19 @@ public sealed class SignalIntake(PolicyStore policies, PartnershipKey key, TimeP
     public async Task<SubmitSignalResponse> SubmitAsync(string provider, string actor, SubmitSignalRequest request, Case? caseOfSignal, (string Key, string RequestHash)? idempotency, CancellationToken cancellationToken)
     {
         var staged = Stage(provider, actor, request, caseOfSignal, idempotency);
-        // One transaction: signal + audit entries + outbox rows commit together or not at all.
-        await writer.CommitAsync([staged], cancellationToken).ConfigureAwait(false);
+        await CommitAsync([staged], cancellationToken).ConfigureAwait(false);
         return Response(staged.Signal, staged.AuditEntries);
     }
+
+    /// <summary>
+    /// Stores staged signals as one unit — signals, audit entries and outbox rows commit together or not at all — and
+    /// hands the committed deliveries to the dispatcher. Throws what the write threw (e.g. a concurrent retry's
+    /// Idempotency-Key collision, <see cref="Microsoft.EntityFrameworkCore.DbUpdateException"/>).
+    /// </summary>
+    /// <param name="signals">From <see cref="Stage"/>.</param>
+    /// <param name="cancellationToken">Cancels only while the unit still waits for the writer.</param>
+    public Task CommitAsync(IReadOnlyList<StagedSignal> signals, CancellationToken cancellationToken) =>
+        writer.CommitAsync(new IntakeUnit(signals, dispatcher), cancellationToken);
 
     /// <summary>
     /// Decides a signal and builds its rows — signal, decision audit entries, outbox rows — without storing them.
@@ -229,4 +238,56 @@ public sealed class SignalIntake(PolicyStore policies, PartnershipKey key, TimeP
             decision.Obligations.Retention is { } retention ? now + retention : null,
             now);
     }
+}
+
+/// <summary>
+/// A decided signal ready to be stored: the signal, one audit entry per recipient decision and one outbox row per
+/// permitted delivery (each row refers to its decision's entry).
+/// </summary>
+public sealed class StagedSignal(Signal signal)
+{
+    /// <summary>The signal row.</summary>
+    public Signal Signal { get; } = signal;
+
+    /// <summary>The decision entries, in recipient order.</summary>
+    public List<AuditEntry> AuditEntries { get; } = [];
+
+    /// <summary>The outbox rows of the permitted deliveries.</summary>
+    public List<OutboxMessage> Outbox { get; } = [];
+
+    /// <summary>The signal's link to the open case it was shared in (its retention starts at closure), or null.</summary>
+    public CaseSignal? CaseLink { get; set; }
+}
+
+/// <summary>One request's staged signals; once committed, their deliveries go to the dispatcher.</summary>
+internal sealed class IntakeUnit(IReadOnlyList<StagedSignal> signals, OutboxDispatcher dispatcher) : WriteUnit
+{
+    internal override int Rows => signals.Count;
+
+    internal override IEnumerable<AuditEntry> AuditEntries => signals.SelectMany(s => s.AuditEntries);
+
+    internal override void AddTo(GroupRows rows)
+    {
+        foreach (var signal in signals)
+        {
+            rows.Signals.Add(signal.Signal);
+            rows.AuditEntries.AddRange(signal.AuditEntries);
+            rows.Outbox.AddRange(signal.Outbox);
+            if (signal.CaseLink is { } link)
+            {
+                rows.CaseSignals.Add(link);
+            }
+        }
+    }
+
+    internal override void ForgetStoreKeys()
+    {
+        base.ForgetStoreKeys();
+        foreach (var signal in signals)
+        {
+            signal.Outbox.ForEach(o => (o.Id, o.AuditEntryId) = (0, 0));
+        }
+    }
+
+    internal override void Committed() => dispatcher.Enqueue(signals.SelectMany(s => s.Outbox));
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using ShareHub.Broker.Data;
 
 namespace ShareHub.Broker.Observability;
 
@@ -45,6 +46,26 @@ public sealed class HubMetrics
 
     /// <summary>Counts recorded acknowledgements.</summary>
     public void Acknowledged(int count) => _acknowledgements.Add(count);
+
+    /// <summary>Counts what one committed transaction stored: signals, decisions (from their audit entries), acknowledgements.</summary>
+    public void Committed(int signals, IEnumerable<AuditEntry> entries, int acknowledgements)
+    {
+        ArgumentNullException.ThrowIfNull(entries);
+        if (signals > 0)
+        {
+            SignalsSubmitted(signals);
+        }
+
+        foreach (var decision in entries.Where(e => e.Kind == AuditKinds.Decision))
+        {
+            Decision(decision.Outcome, decision.ReasonCode);
+        }
+
+        if (acknowledgements > 0)
+        {
+            Acknowledged(acknowledgements);
+        }
+    }
 
     /// <summary>Records the lag of one published delivery.</summary>
     public void DeliveryLag(TimeSpan lag, string recipient) =>

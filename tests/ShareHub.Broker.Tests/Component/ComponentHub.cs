@@ -17,6 +17,8 @@ public sealed class ComponentHub : IAsyncDisposable
             ["ShareHub:ConnectionString"] = $"Data Source={DatabaseFile}",
             ["ShareHub:Bus"] = "InMemory",
             ["ShareHub:Dispatcher:PollIntervalMilliseconds"] = "100",
+            // Rows another instance left behind (DispatcherDown_…) are swept after 2 s instead of 10.
+            ["ShareHub:Dispatcher:SweepAfterSeconds"] = "2",
         };
         foreach (var (key, value) in settings ?? [])
         {

@@ -3,7 +3,7 @@ using Xunit.Abstractions;
 
 namespace ShareHub.Broker.Tests.Integration;
 
-/// <summary>Several broker processes, each with several dispatch loops, on one PostgreSQL database and one RabbitMQ virtual host.</summary>
+/// <summary>Several broker processes, each with several publishing loops, on one PostgreSQL database and one RabbitMQ virtual host.</summary>
 [Collection(RealServersCollection.Name)]
 public sealed class MultiInstanceTests(ITestOutputHelper output)
 {
@@ -17,7 +17,7 @@ public sealed class MultiInstanceTests(ITestOutputHelper output)
         using var identity = new ProcessIdentity(AllPartners);
         var recorder = new PartnerRecorder();
         var settings = servers.HubSettings().Concat(identity.Settings()).ToDictionary();
-        // Three dispatch loops per instance: nine claimers of one outbox.
+        // Three publishing loops per instance, and each instance's sweep claiming rows of the same outbox.
         settings["ShareHub:Dispatcher:Concurrency"] = "3";
         var brokers = new List<BrokerProcess>();
         PartnerBusHost? partners = null;
