@@ -102,11 +102,16 @@ public static class IdentityExtensions
 
         var scheme = settings.Authentication.Mode switch
         {
-            AuthenticationMode.Tokens => OpenIddictValidationAspNetCoreDefaults.AuthenticationScheme,
+            // OpenIddict's validation, remembered for the token entry period (RememberedTokenHandler; docs/security.md).
+            AuthenticationMode.Tokens => RememberedTokenHandler.SchemeName,
             _ => DevelopmentAuthenticationHandler.SchemeName,
         };
         var authentication = services.AddAuthentication(scheme);
-        if (settings.Authentication.Mode == AuthenticationMode.Development)
+        if (settings.Authentication.Mode == AuthenticationMode.Tokens)
+        {
+            authentication.AddScheme<AuthenticationSchemeOptions, RememberedTokenHandler>(RememberedTokenHandler.SchemeName, null);
+        }
+        else if (settings.Authentication.Mode == AuthenticationMode.Development)
         {
             authentication.AddScheme<AuthenticationSchemeOptions, DevelopmentAuthenticationHandler>(DevelopmentAuthenticationHandler.SchemeName, null);
         }

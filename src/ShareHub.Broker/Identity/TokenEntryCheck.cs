@@ -67,19 +67,26 @@ internal sealed class TokenEntryCheck(IOpenIddictTokenManager manager, TokenEntr
 }
 
 /// <summary>
-/// The token entry checks <see cref="TokenEntryCheck"/> may rely on for a while: token id → trusted until.
+/// What this process may rely on for a while (<see cref="IdentityOptions.TokenEntryCacheSeconds"/>): token entry checks
+/// (<see cref="TokenEntryCheck"/>: token id → trusted until) and whole validations of presented tokens
+/// (<see cref="RememberedTokenHandler"/>: SHA-256 of the header → result, until the period ends or the token expires).
 /// One per process.
 /// </summary>
 public sealed class TokenEntryMemory(Microsoft.Extensions.Options.IOptions<IdentityOptions> options)
 {
-    /// <summary>Entries remembered at most; past it the memory starts afresh (tokens live minutes, not hours).</summary>
+    /// <summary>Entries remembered at most, of each kind; past it the memory starts afresh (tokens live minutes, not hours).</summary>
     private const int Capacity = 10_000;
 
     private readonly ConcurrentDictionary<string, DateTimeOffset> _trustedUntil = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (Microsoft.AspNetCore.Authentication.AuthenticationTicket Ticket, DateTimeOffset Until)> _validated = new(StringComparer.Ordinal);
     private readonly TimeSpan _period = TimeSpan.FromSeconds(options.Value.TokenEntryCacheSeconds);
 
-    /// <summary>Forgets every remembered check: the next call of each token reads its entry again.</summary>
-    public void Forget() => _trustedUntil.Clear();
+    /// <summary>Forgets every remembered check and validation: the next call of each token is checked in full.</summary>
+    public void Forget()
+    {
+        _trustedUntil.Clear();
+        _validated.Clear();
+    }
 
     internal void Forget(string tokenId) => _trustedUntil.TryRemove(tokenId, out _);
 
@@ -98,5 +105,35 @@ public sealed class TokenEntryMemory(Microsoft.Extensions.Options.IOptions<Ident
         }
 
         _trustedUntil[tokenId] = now + _period;
+    }
+
+    /// <summary>The remembered validation of the presented header <paramref name="key"/>, if it still holds at <paramref name="now"/>.</summary>
+    internal bool TryRecall(string key, DateTimeOffset now, out Microsoft.AspNetCore.Authentication.AuthenticationTicket ticket)
+    {
+        if (_validated.TryGetValue(key, out var remembered) && now < remembered.Until)
+        {
+            ticket = remembered.Ticket;
+            return true;
+        }
+
+        ticket = null!;
+        return false;
+    }
+
+    /// <summary>Remembers a successful validation until the period ends or the token expires, whichever is first.</summary>
+    internal void Remember(string key, Microsoft.AspNetCore.Authentication.AuthenticationTicket ticket, DateTimeOffset now, DateTimeOffset expires)
+    {
+        var until = now + _period < expires ? now + _period : expires;
+        if (until <= now)
+        {
+            return;
+        }
+
+        if (_validated.Count >= Capacity)
+        {
+            _validated.Clear();
+        }
+
+        _validated[key] = (ticket, until);
     }
 }

@@ -136,6 +136,45 @@ public sealed class IdentityTests
     }
 
     [Fact]
+    public async Task RememberedToken_PastItsOwnExpiry_IsRefused_ThoughTheCachePeriodIsLonger()
+    {
+        // A validated token is remembered for the cache period (here 60 s) but never beyond its own expiry (10 s).
+        var clock = new FakeTimeProvider(TimeProvider.System.GetUtcNow());
+        await using var hub = new ComponentHub(
+            new() { ["ShareHub:Identity:TokenEntryCacheSeconds"] = "60", ["ShareHub:Identity:AccessTokenLifetime"] = "00:00:10" },
+            services: s => s.AddSingleton<TimeProvider>(clock));
+        using var client = WithBearer(hub, await hub.Factory.TokenClientFor(Signals.Gemeente).GetAccessTokenAsync());
+        await client.SubmitAcceptedAsync(Signals.KvkSignal());
+        clock.Advance(TimeSpan.FromSeconds(5));
+        await client.SubmitAcceptedAsync(Signals.KvkSignal()); // remembered, and still valid
+
+        clock.Advance(TimeSpan.FromSeconds(6));
+        using var after = await client.SubmitAsync(Signals.KvkSignal());
+
+        Assert.Equal(HttpStatusCode.Unauthorized, after.StatusCode);
+        Assert.Contains("invalid_token", after.Headers.WwwAuthenticate.ToString(), StringComparison.Ordinal); // OpenIddict's challenge, RFC 6750 §3.1
+        Assert.Equal(2, await hub.Factory.WithDbAsync(db => db.Signals.CountAsync()));
+        await AssertAuthenticationFailureAuditedAsync(hub, IdentityCodes.BearerTokenRefused);
+    }
+
+    [Fact]
+    public async Task RememberedToken_IsOnlyThatToken_AnAlteredCopyIsRefused()
+    {
+        await using var hub = new ComponentHub();
+        var token = await hub.Factory.TokenClientFor(Signals.Gemeente).GetAccessTokenAsync();
+        using var client = WithBearer(hub, token);
+        await client.SubmitAcceptedAsync(Signals.KvkSignal()); // validated and remembered
+
+        // The same token with its last signature character changed: not the remembered header, so OpenIddict checks it.
+        var altered = token[..^1] + (token[^1] == 'A' ? 'B' : 'A');
+        using var forged = WithBearer(hub, altered);
+        using var response = await forged.SubmitAsync(Signals.KvkSignal());
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.Equal(1, await hub.Factory.WithDbAsync(db => db.Signals.CountAsync()));
+    }
+
+    [Fact]
     public async Task TokenEntryCache_Off_ReadsTheEntryOnEveryCall()
     {
         await using var hub = new ComponentHub(new() { ["ShareHub:Identity:TokenEntryCacheSeconds"] = "0" });
