@@ -55,7 +55,20 @@ internal static class HubBenchmark
         output.WriteLine($"{"accepted/s (HTTP 202)",-34} {hub.AcceptedPerSecond,14:N0} {"",14}");
         output.WriteLine($"{"end-to-end/s (delivered + acked)",-34} {hub.EndToEndPerSecond,14:N0} {bare.EndToEndPerSecond,14:N0}");
         output.WriteLine($"{"submit→audited p50/p95/p99 (ms)",-34} {Percentiles(hub.Audited),14}");
+        if (load.Rate > 0)
+        {
+            // Paced, the latencies count from each request's due time (open loop). These say how much of that is the
+            // client's: how late a request left after its due time (timer, a busy client), and the latencies from the send.
+            output.WriteLine($"{"  client start late (ms)",-34} {Percentiles(hub.Paced!.Late),14}");
+            output.WriteLine($"{"  submit→audited from the send",-34} {Percentiles(hub.Paced.AuditedFromSend),14}");
+        }
+
         output.WriteLine($"{"submit→delivered p50/p95/p99 (ms)",-34} {Percentiles(hub.Delivery),14} {Percentiles(bare.Delivery),14}");
+        if (load.Rate > 0)
+        {
+            output.WriteLine($"{"  submit→delivered from the send",-34} {Percentiles(hub.Paced!.DeliveredFromSend),14}");
+        }
+
         output.WriteLine($"{"broker RSS start/peak (MB)",-34} {hub.Memory.RssStartMb,6:N0} / {hub.Memory.RssPeakMb,5:N0}");
         output.WriteLine($"{"broker PSS start/peak (MB)",-34} {hub.Memory.PssStartMb,6:N0} / {hub.Memory.PssPeakMb,5:N0}");
         output.WriteLine($"{"broker CPU (s user+sys)",-34} {hub.CpuSeconds,14:N1}");
@@ -70,7 +83,15 @@ internal static class HubBenchmark
     /// <summary>How signals are submitted: per request or in batches, as fast as possible (Rate 0) or paced.</summary>
     private sealed record Load(int Batch, int Rate);
 
-    private sealed record Result(int Delivered, int MessageBytes, double AcceptedPerSecond, double EndToEndPerSecond, HistogramBase? Audited, HistogramBase Delivery, Memory Memory, double CpuSeconds, MachineCpu Machine);
+    private sealed record Result(int Delivered, int MessageBytes, double AcceptedPerSecond, double EndToEndPerSecond, HistogramBase? Audited, HistogramBase Delivery, Memory Memory, double CpuSeconds, MachineCpu Machine, Pacing? Paced = null);
+
+    /// <summary>A paced run's view of the client: how late requests left, and the latencies counted from the send.</summary>
+    private sealed record Pacing(HistogramBase Late, HistogramBase AuditedFromSend, HistogramBase DeliveredFromSend)
+    {
+        public static Pacing Create() => new(Histogram(), Histogram(), Histogram());
+
+        private static LongConcurrentHistogram Histogram() => new(1, TimeSpan.FromMinutes(10).Ticks / 10, 3);
+    }
 
     /// <summary>
     /// CPU seconds (user + system) spent over a measured phase by each process group on the machine: the broker, the
@@ -138,11 +159,14 @@ internal static class HubBenchmark
         var delivered = new LongConcurrentHistogram(1, TimeSpan.FromMinutes(10).Ticks / 10, 3); // microseconds
         var handled = 0;
         var messageBytes = 0;
-        var handler = new TimingHandler((delivery, sentAt) =>
+        var pacing = load.Rate > 0 ? Pacing.Create() : null;
+        var handler = new TimingHandler((delivery, dueAt, sentAt) =>
         {
             if (Interlocked.Increment(ref handled) > Volatile.Read(ref warmup))
             {
-                delivered.RecordValue(Math.Max(1, (Stopwatch.GetTimestamp() - sentAt) * 1_000_000 / Stopwatch.Frequency));
+                var now = Stopwatch.GetTimestamp();
+                delivered.RecordValue(Microseconds(now - dueAt));
+                pacing?.DeliveredFromSend.RecordValue(Microseconds(now - sentAt));
             }
 
             messageBytes = JsonSerializer.SerializeToUtf8Bytes(delivery).Length;
@@ -192,7 +216,7 @@ internal static class HubBenchmark
                     samples.Add(sample);
                 }
             }, null, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(2));
-            await SubmitAsync(http, signals, clients, load, audited);
+            await SubmitAsync(http, signals, clients, load, audited, pacing);
             var accepted = clock.Elapsed;
             var acknowledged = await WaitForAcknowledgementsAsync(servers, warmup + signals);
             var endToEnd = clock.Elapsed;
@@ -213,7 +237,7 @@ internal static class HubBenchmark
             var machine = MachineCpu.Read(broker.ProcessId).Since(machineStart);
             output.WriteLine($"hub: {signals} accepted in {accepted.TotalSeconds:F1} s, {acknowledged - warmup} delivered and acknowledged in {endToEnd.TotalSeconds:F1} s");
             return new Result(signals, messageBytes, signals / accepted.TotalSeconds, signals / endToEnd.TotalSeconds, audited, delivered,
-                new Memory(rssStart, peak, pssStart, samples.Max(s => s.PssMb)), cpu, machine);
+                new Memory(rssStart, peak, pssStart, samples.Max(s => s.PssMb)), cpu, machine, pacing);
         }
     }
 
@@ -221,7 +245,7 @@ internal static class HubBenchmark
     /// Submits <paramref name="count"/> signals from <paramref name="clients"/> concurrent clients, one per request or
     /// in batches. Paced (Rate &gt; 0), request k is due at k·batch/rate seconds and its latency counts from then.
     /// </summary>
-    private static async Task SubmitAsync(HubTokenClient http, int count, int clients, Load load, LongConcurrentHistogram? audited)
+    private static async Task SubmitAsync(HubTokenClient http, int count, int clients, Load load, LongConcurrentHistogram? audited, Pacing? pacing = null)
     {
         var requests = (count + load.Batch - 1) / load.Batch;
         var next = -1;
@@ -241,11 +265,14 @@ internal static class HubBenchmark
                     {
                         await Task.Delay(wait);
                     }
+
                 }
 
-                // sentAt is the due time, so submit→delivered also counts from it.
+                var sent = Stopwatch.GetTimestamp();
+                pacing?.Late.RecordValue(Microseconds(sent - start));
+                // dueAt is the due time, so submit→delivered also counts from it; sentAt when the request left.
                 var signals = Enumerable.Range(0, size).Select(_ => new SubmitSignalRequest(new SubjectDto("kvk", "12345678"), "kvk-ubo", "signaalweging", null, ["riec-amsterdam"],
-                    JsonSerializer.SerializeToElement(new { sentAt = start, naam = "Holding Zuidas B.V.", adres = "Zuidplein 1, Amsterdam", signaal = new string('x', 300) }))).ToList();
+                    JsonSerializer.SerializeToElement(new { dueAt = start, sentAt = sent, naam = "Holding Zuidas B.V.", adres = "Zuidplein 1, Amsterdam", signaal = new string('x', 300) }))).ToList();
                 using var response = load.Batch > 1
                     ? await http.PostAsJsonAsync("/api/v1/signals/batch", new SubmitSignalBatchRequest(signals))
                     : await http.PostAsJsonAsync("/api/v1/signals", signals[0]);
@@ -260,8 +287,9 @@ internal static class HubBenchmark
                     throw new InvalidOperationException("the hub refused items of a batch");
                 }
 
-                var latency = Math.Max(1, (Stopwatch.GetTimestamp() - start) * 1_000_000 / Stopwatch.Frequency);
-                audited?.RecordValueWithCount(latency, size);
+                var answered = Stopwatch.GetTimestamp();
+                audited?.RecordValueWithCount(Microseconds(answered - start), size);
+                pacing?.AuditedFromSend.RecordValueWithCount(Microseconds(answered - sent), size);
             }
         })));
     }
@@ -289,7 +317,7 @@ internal static class HubBenchmark
             {
                 if (Interlocked.Increment(ref consumed) > warmup)
                 {
-                    delivered.RecordValue(Math.Max(1, (Stopwatch.GetTimestamp() - context.Message.SentAt) * 1_000_000 / Stopwatch.Frequency));
+                    delivered.RecordValue(Microseconds(Stopwatch.GetTimestamp() - context.Message.SentAt));
                 }
 
                 return Task.CompletedTask;
@@ -407,12 +435,15 @@ internal static class HubBenchmark
         return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
     }
 
-    private sealed class TimingHandler(Action<DeliverSignal, long> record) : IDeliveryHandler
+    /// <summary>A Stopwatch interval in whole microseconds, at least 1 (HdrHistogram records positive values).</summary>
+    private static long Microseconds(long ticks) => Math.Max(1, ticks * 1_000_000 / Stopwatch.Frequency);
+
+    private sealed class TimingHandler(Action<DeliverSignal, long, long> record) : IDeliveryHandler
     {
         public Task HandleAsync(DeliverSignal delivery, CancellationToken cancellationToken)
         {
             using var payload = JsonDocument.Parse(delivery.PayloadJson);
-            record(delivery, payload.RootElement.GetProperty("sentAt").GetInt64());
+            record(delivery, payload.RootElement.GetProperty("dueAt").GetInt64(), payload.RootElement.GetProperty("sentAt").GetInt64());
             return Task.CompletedTask;
         }
     }
