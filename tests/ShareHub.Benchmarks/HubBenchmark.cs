@@ -122,7 +122,7 @@ internal static class HubBenchmark
                         : null;
                     if (group is not null)
                     {
-                        seconds[group] = seconds.GetValueOrDefault(group) + CpuSeconds(pid);
+                        seconds[group] = seconds.GetValueOrDefault(group) + CpuSeconds(pid, withReapedChildren: true);
                     }
                 }
                 catch (IOException)
@@ -464,12 +464,21 @@ internal static class HubBenchmark
     /// <summary>The number of a /proc line like <c>VmRSS:   294264 kB</c>.</summary>
     private static long Kilobytes(string line) => long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
 
-    /// <summary>User + system CPU time of a process, from /proc/&lt;pid&gt;/stat (fields 14 and 15, clock ticks of 1/100 s).</summary>
-    private static double CpuSeconds(int pid)
+    /// <summary>
+    /// User + system CPU time of a process, from /proc/&lt;pid&gt;/stat (fields 14 and 15, clock ticks of 1/100 s), and
+    /// with <paramref name="withReapedChildren"/> that of its children it waited for (fields 16 and 17).
+    /// </summary>
+    private static double CpuSeconds(int pid, bool withReapedChildren = false)
     {
         var stat = File.ReadAllText($"/proc/{pid}/stat");
         var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
+        var ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+        if (withReapedChildren)
+        {
+            ticks += long.Parse(fields[13], CultureInfo.InvariantCulture) + long.Parse(fields[14], CultureInfo.InvariantCulture);
+        }
+
+        return ticks / 100.0;
     }
 
     private static int Option(string[] args, string name, int fallback)
