@@ -124,6 +124,12 @@ public sealed class ShareHubOptions
         public int SweepAfterSeconds { get; set; } = 10;
 
         /// <summary>
+        /// Committed rows held in memory for publishing at once (1–100,000); beyond it only their keys are kept and the
+        /// rows are read back when the queue is empty. About 3 KB each.
+        /// </summary>
+        public int HandOverCapacity { get; set; } = 4096;
+
+        /// <summary>
         /// Loops on this instance (1–8) that publish committed rows at once: while one waits for its batch's publisher
         /// confirms, another publishes the next rows. (The sweep of rows left behind is one loop.)
         /// </summary>
@@ -195,6 +201,11 @@ internal sealed class ShareHubOptionsValidator(IHostEnvironment environment) : I
         if (options.Dispatcher.SweepAfterSeconds is < 1 or > 300)
         {
             failures.Add("ShareHub:Dispatcher:SweepAfterSeconds must be between 1 and 300.");
+        }
+
+        if (options.Dispatcher.HandOverCapacity is < 1 or > 100_000)
+        {
+            failures.Add("ShareHub:Dispatcher:HandOverCapacity must be between 1 and 100000.");
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);

@@ -16,9 +16,10 @@ namespace ShareHub.Broker.Delivery;
 /// <list type="bullet">
 /// <item><b>At once.</b> The writer that committed a row hands it over right after the commit (<see cref="Enqueue"/>);
 /// it is published from memory, with no query, and the batch's <c>delivery.dispatched</c> marks and audit entries join
-/// the next group commit (<see cref="GroupCommitWriter"/>) instead of a transaction of their own.</item>
+/// the next group commit (<see cref="GroupCommitWriter"/>) instead of a transaction of their own. In a burst beyond the
+/// in-memory queue only the rows' keys are kept, and the rows are read back by key once the queue is empty.</item>
 /// <item><b>Sweep.</b> Rows that the first path did not publish — this instance crashed or restarted, the bus was down,
-/// the hand-over queue was full, another instance wrote them with its dispatcher off — are claimed from the database
+/// the burst outlasted half the sweep age, another instance wrote them with its dispatcher off — are claimed from the database
 /// once they are older than <c>ShareHub:Dispatcher:SweepAfterSeconds</c>, published and marked in the claim's
 /// transaction.</item>
 /// </list>
@@ -34,15 +35,22 @@ public sealed class OutboxDispatcher(
     IOptions<ShareHubOptions> options,
     ILogger<OutboxDispatcher> logger) : BackgroundService
 {
-    /// <summary>Rows waiting to be published at once, at most; beyond it they wait for the sweep.</summary>
-    internal const int HandOverCapacity = 4096;
+    /// <summary>
+    /// Keys of committed rows that did not fit the hand-over queue (a burst of batch submissions), at most: the first
+    /// path reads them from the database once the queue is empty. Beyond it rows wait for the sweep.
+    /// </summary>
+    internal const int OverflowCapacity = 1_000_000;
 
     private static readonly TimeSpan SweepSendTimeout = TimeSpan.FromSeconds(30);
     private readonly ShareHubOptions.DispatcherOptions _settings = options.Value.Dispatcher;
     private readonly DatabaseProvider _database = options.Value.Database;
 
+    /// <summary>Rows waiting in memory to be published at once (<c>HandOverCapacity</c>); beyond it only their keys are kept.</summary>
     private readonly Channel<OutboxMessage> _committed = Channel.CreateBounded<OutboxMessage>(
-        new BoundedChannelOptions(HandOverCapacity) { FullMode = BoundedChannelFullMode.Wait });
+        new BoundedChannelOptions(options.Value.Dispatcher.HandOverCapacity) { FullMode = BoundedChannelFullMode.Wait });
+
+    private readonly System.Collections.Concurrent.ConcurrentQueue<long> _overflow = new();
+    private int _overflowCount;
 
     private TimeSpan SweepAfter => TimeSpan.FromSeconds(_settings.SweepAfterSeconds);
 
@@ -60,9 +68,20 @@ public sealed class OutboxDispatcher(
 
         foreach (var row in committed)
         {
-            if (!_committed.Writer.TryWrite(row))
+            if (_committed.Writer.TryWrite(row))
             {
-                logger.LogDebug("Hand-over queue full: delivery {DeliveryId} waits for the sweep", row.DeliveryId);
+                continue;
+            }
+
+            // The queue is full, so a loop is busy with it and comes to the overflow when it is empty.
+            if (Interlocked.Increment(ref _overflowCount) <= OverflowCapacity)
+            {
+                _overflow.Enqueue(row.Id);
+            }
+            else
+            {
+                Interlocked.Decrement(ref _overflowCount);
+                logger.LogDebug("Hand-over queue and overflow full: delivery {DeliveryId} waits for the sweep", row.DeliveryId);
             }
         }
     }
@@ -84,8 +103,9 @@ public sealed class OutboxDispatcher(
     }
 
     /// <summary>
-    /// The first path: a batch of handed-over rows at a time, published concurrently; the batch's marks are committed
-    /// by the writer while the next batch is published (one outstanding mark per loop).
+    /// The first path: a batch of handed-over rows at a time (the overflow's once the queue is empty), published
+    /// concurrently; the batch's marks are committed by the writer while the next batch is published (one outstanding
+    /// mark per loop).
     /// </summary>
     private async Task PublishCommittedAsync(CancellationToken stoppingToken)
     {
@@ -93,20 +113,31 @@ public sealed class OutboxDispatcher(
         var batch = new List<OutboxMessage>(_settings.BatchSize);
         try
         {
-            while (await _committed.Reader.WaitToReadAsync(stoppingToken).ConfigureAwait(false))
+            while (!stoppingToken.IsCancellationRequested)
             {
                 var now = time.GetUtcNow();
                 while (batch.Count < _settings.BatchSize && _committed.Reader.TryRead(out var row))
                 {
-                    // Half the sweep age: a row the sweep may claim soon is left to it, so no row is published by both.
-                    if (now - row.CreatedAt < SweepAfter / 2)
+                    if (IsYoung(row, now))
                     {
                         batch.Add(row);
                     }
                 }
 
+                if (batch.Count == 0 && !_overflow.IsEmpty)
+                {
+                    batch.AddRange(await OverflowBatchAsync(now, stoppingToken).ConfigureAwait(false));
+                }
+
                 if (batch.Count == 0)
                 {
+                    // Nothing in memory and no overflow: wait for the next commit (the overflow only grows while the
+                    // queue is full, that is not empty).
+                    if (!await _committed.Reader.WaitToReadAsync(stoppingToken).ConfigureAwait(false))
+                    {
+                        break;
+                    }
+
                     continue;
                 }
 
@@ -130,6 +161,37 @@ public sealed class OutboxDispatcher(
         }
 
         await marking.ConfigureAwait(false);
+    }
+
+    /// <summary>Half the sweep age: a row the sweep may claim soon is left to it, so no row is published by both paths.</summary>
+    private bool IsYoung(OutboxMessage row, DateTimeOffset now) => now - row.CreatedAt < SweepAfter / 2;
+
+    /// <summary>Up to one batch of the overflow's rows that are still to publish and young, read from the database.</summary>
+    private async Task<List<OutboxMessage>> OverflowBatchAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var ids = new List<long>(_settings.BatchSize);
+        while (ids.Count < _settings.BatchSize && _overflow.TryDequeue(out var id))
+        {
+            Interlocked.Decrement(ref _overflowCount);
+            ids.Add(id);
+        }
+
+        try
+        {
+            using var scope = scopes.CreateScope();
+            var db = scope.ServiceProvider.GetRequiredService<HubDbContext>();
+            var rows = await db.Outbox.AsNoTracking().Include(o => o.AuditEntry)
+                .Where(o => ids.Contains(o.Id) && o.DispatchedAt == null)
+                .OrderBy(o => o.Id)
+                .ToListAsync(cancellationToken).ConfigureAwait(false);
+            return rows.Where(row => IsYoung(row, now)).ToList();
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            // Unread rows stay in the outbox: the sweep publishes them.
+            logger.LogWarning(ex, "Could not read {Count} overflowed deliveries; the sweep publishes them", ids.Count);
+            return [];
+        }
     }
 
     /// <summary>Commits the dispatched marks and audit entries of published rows (via the group commit); never throws.</summary>

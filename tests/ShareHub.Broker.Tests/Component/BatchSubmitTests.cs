@@ -60,6 +60,23 @@ public sealed class BatchSubmitTests
         Assert.True((await AuditTestKit.Fg(hub.Factory).VerifyAsync()).Valid);
     }
 
+    [Fact]
+    public async Task Batch_BeyondTheHandOverQueue_IsDeliveredAtOnce_EachDeliveryOnce()
+    {
+        // A queue of 2 for 40 deliveries: 38 overflow and are read back by key. The sweep would only take them after
+        // 300 s, so what arrives within the patience came through the first path.
+        await using var hub = new ComponentHub(new() { ["ShareHub:Dispatcher:HandOverCapacity"] = "2", ["ShareHub:Dispatcher:SweepAfterSeconds"] = "300" });
+        var (_, batch) = await SubmitBatchAsync(hub.ClientFor(Signals.Gemeente), [.. Enumerable.Range(0, 40).Select(_ => Signals.KvkSignal(Signals.Riec))]);
+        var deliveries = batch.Results.Select(r => r.Accepted!.Decisions.Single().DeliveryId!.Value).ToHashSet();
+
+        Assert.True(await PartnerRecorder.WaitUntilAsync(() => hub.Partners.Handled.Count >= 40, Patience), $"delivered {hub.Partners.Handled.Count} of 40");
+        await Task.Delay(300); // a second publish of any of them would arrive now
+        Assert.True(deliveries.SetEquals(hub.Partners.Received.Select(r => r.DeliveryId)));
+        Assert.Equal(40, hub.Partners.Received.Count);
+        Assert.Equal(40, await hub.Factory.WithDbAsync(db => db.AuditEntries.CountAsync(a => a.Kind == AuditKinds.Dispatched)));
+        Assert.Equal(0, await hub.Factory.WithDbAsync(db => db.Outbox.CountAsync(o => o.DispatchedAt == null)));
+    }
+
     [Theory]
     [InlineData(0)]
     [InlineData(SubmitSignalBatchRequest.MaxSignals + 1)]
