@@ -62,7 +62,7 @@ public static class DeliveriesApi
     /// <summary>
     /// Records the acknowledgements of deliveries addressed to the caller's organisation and answers 200 — only after
     /// the commit — with one result per item, in request order. Unlike the single endpoint there is no bus hop: one
-    /// query for the deliveries, one for earlier acknowledgements and one transaction for all rows and audit entries,
+    /// query for the deliveries and their earlier acknowledgements and one transaction for all rows and audit entries,
     /// shared with concurrent writes (<see cref="AcknowledgementRecorder"/>). Another organisation's and an unknown delivery are both answered
     /// "not-found" — a partner learns nothing about others' deliveries — and each attempt is audited as rejected
     /// (SH-D0002). A delivery named twice counts once; one recorded earlier, or concurrently by another request or

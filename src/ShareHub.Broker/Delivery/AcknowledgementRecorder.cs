@@ -17,7 +17,7 @@ internal sealed record AcknowledgementClaim(Guid DeliveryId, string Recipient, s
 /// <summary>
 /// Records recipients' acknowledgements, once per delivery, for both paths that take them: the bus consumer
 /// (<see cref="DeliveryAcknowledgedConsumer"/>) and the batch endpoint (<c>POST /api/v1/deliveries/acknowledgements</c>).
-/// One query for the deliveries, one for earlier acknowledgements and ONE unit of the group commit
+/// One query for the deliveries and their earlier acknowledgements and ONE unit of the group commit
 /// (<see cref="GroupCommitWriter"/>: one transaction, one chain-head lock, shared with concurrent writes) for all the
 /// rows and audit entries: an <c>acknowledged</c> entry (SH-D0001) and an <see cref="Acknowledgement"/> row per
 /// delivery of the claimant's own, a <c>rejected</c> entry (SH-D0002) and no row for an unknown delivery or another
@@ -43,13 +43,28 @@ internal sealed class AcknowledgementRecorder(HubDbContext db, GroupCommitWriter
     public async Task<IReadOnlyList<AcknowledgementOutcome>> RecordAsync(IReadOnlyList<AcknowledgementClaim> claims, CancellationToken cancellationToken)
     {
         var ids = claims.Select(a => a.DeliveryId).Distinct().ToList();
-        var deliveries = await db.Outbox.AsNoTracking()
-            .Include(o => o.AuditEntry)
-            .Where(o => ids.Contains(o.DeliveryId))
-            .ToDictionaryAsync(o => o.DeliveryId, cancellationToken)
+        // One query: the deliveries, their decision entries and whether each is acknowledged already.
+        // A join, not EXISTS: PostgreSQL may run an EXISTS in the select list as a hashed subplan, reading the whole table.
+        var found = await (
+                from o in db.Outbox.AsNoTracking()
+                where ids.Contains(o.DeliveryId)
+                join a in db.Acknowledgements on o.DeliveryId equals a.DeliveryId into earlier
+                from a in earlier.DefaultIfEmpty()
+                select new { Row = o, Decision = o.AuditEntry, Recorded = a != null })
+            .ToListAsync(cancellationToken)
             .ConfigureAwait(false);
-        var recorded = (await db.Acknowledgements.AsNoTracking().Where(a => ids.Contains(a.DeliveryId)).Select(a => a.DeliveryId)
-            .ToListAsync(cancellationToken).ConfigureAwait(false)).ToHashSet();
+        var deliveries = new Dictionary<Guid, OutboxMessage>(found.Count);
+        var recorded = new HashSet<Guid>();
+        foreach (var delivery in found)
+        {
+            delivery.Row.AuditEntry = delivery.Decision;
+            deliveries.Add(delivery.Row.DeliveryId, delivery.Row);
+            if (delivery.Recorded)
+            {
+                recorded.Add(delivery.Row.DeliveryId);
+            }
+        }
+
         var now = time.GetUtcNow();
         var outcomes = new AcknowledgementOutcome[claims.Count];
         var unit = new AcknowledgementUnit();

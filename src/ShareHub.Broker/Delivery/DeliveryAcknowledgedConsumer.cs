@@ -9,7 +9,7 @@ namespace ShareHub.Broker.Delivery;
 /// per delivery: a redelivered acknowledgement is absorbed. An acknowledgement for an unknown delivery, or from an
 /// organisation that was not its recipient, is audited as rejected and not recorded. Acknowledgements are consumed in
 /// batches (MassTransit <see cref="Batch{T}"/>) and recorded by <see cref="AcknowledgementRecorder"/>: one query for
-/// the deliveries, one for earlier acknowledgements and ONE transaction — one chain-head lock, shared with concurrent
+/// the deliveries and their earlier acknowledgements and ONE transaction — one chain-head lock, shared with concurrent
 /// writes (<see cref="GroupCommitWriter"/>) — for all their audit entries. The queue's messages are acknowledged to RabbitMQ only after that commit, so a crash loses nothing (the
 /// batch is redelivered and its duplicates absorbed).
 /// </summary>
