@@ -1,4 +1,6 @@
+using System.Runtime.CompilerServices;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata;
 using ShareHub.Broker.Audit;
 using ShareHub.Broker.Data;
 using ShareHub.Contracts;
@@ -43,16 +45,7 @@ internal sealed class AcknowledgementRecorder(HubDbContext db, GroupCommitWriter
     public async Task<IReadOnlyList<AcknowledgementOutcome>> RecordAsync(IReadOnlyList<AcknowledgementClaim> claims, CancellationToken cancellationToken)
     {
         var ids = claims.Select(a => a.DeliveryId).Distinct().ToList();
-        // One query: the deliveries, their decision entries and whether each is acknowledged already.
-        // A join, not EXISTS: PostgreSQL may run an EXISTS in the select list as a hashed subplan, reading the whole table.
-        var found = await (
-                from o in db.Outbox.AsNoTracking()
-                where ids.Contains(o.DeliveryId)
-                join a in db.Acknowledgements on o.DeliveryId equals a.DeliveryId into earlier
-                from a in earlier.DefaultIfEmpty()
-                select new { Row = o, Decision = o.AuditEntry, Recorded = a != null })
-            .ToListAsync(cancellationToken)
-            .ConfigureAwait(false);
+        var found = await Lookup(db)(db, ids).ToListAsync(cancellationToken).ConfigureAwait(false);
         var deliveries = new Dictionary<Guid, OutboxMessage>(found.Count);
         var recorded = new HashSet<Guid>();
         foreach (var delivery in found)
@@ -134,6 +127,27 @@ internal sealed class AcknowledgementRecorder(HubDbContext db, GroupCommitWriter
             return [AcknowledgementOutcome.AlreadyAcknowledged];
         }
     }
+
+    /// <summary>A delivery that claims name, its decision entry and whether it is acknowledged already.</summary>
+    private sealed record Found(OutboxMessage Row, AuditEntry? Decision, bool Recorded);
+
+    /// <summary>The lookup, compiled once per model (<see cref="Lookup"/>).</summary>
+    private static readonly ConditionalWeakTable<IModel, Func<HubDbContext, List<Guid>, IAsyncEnumerable<Found>>> Lookups = [];
+
+    /// <summary>
+    /// One query for the deliveries, their decision entries and whether each is acknowledged already. A join, not
+    /// EXISTS: PostgreSQL may run an EXISTS in the select list as a hashed subplan that reads the whole table.
+    /// Compiled, so a call builds and inspects no expression tree (3 % of the broker's CPU at 1,100 signals/s, perf),
+    /// and once per model because EF Core refuses a compiled query on a context of another model (each database
+    /// provider has its own).
+    /// </summary>
+    private static Func<HubDbContext, List<Guid>, IAsyncEnumerable<Found>> Lookup(HubDbContext db) =>
+        Lookups.GetValue(db.Model, static _ => EF.CompileAsyncQuery((HubDbContext context, List<Guid> ids) =>
+            from o in context.Outbox.AsNoTracking()
+            where ids.Contains(o.DeliveryId)
+            join a in context.Acknowledgements on o.DeliveryId equals a.DeliveryId into earlier
+            from a in earlier.DefaultIfEmpty()
+            select new Found(o, o.AuditEntry, a != null)));
 
     /// <summary>How a rejection told to the claimant's side names the delivery's real recipient: not at all.</summary>
     internal const string AnotherOrganisation = "another organisation";
