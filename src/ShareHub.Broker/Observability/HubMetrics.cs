@@ -47,7 +47,10 @@ public sealed class HubMetrics
     /// <summary>Counts recorded acknowledgements.</summary>
     public void Acknowledged(int count) => _acknowledgements.Add(count);
 
-    /// <summary>Counts what one committed transaction stored: signals, decisions (from their audit entries), acknowledgements.</summary>
+    /// <summary>
+    /// Counts what one committed transaction stored: signals, decisions (from their audit entries; other entries are
+    /// skipped), acknowledgements. Called by the EF Core save's interceptor and by the PostgreSQL group commit.
+    /// </summary>
     public void Committed(int signals, IEnumerable<AuditEntry> entries, int acknowledgements)
     {
         ArgumentNullException.ThrowIfNull(entries);

@@ -75,7 +75,7 @@ internal sealed class MetricsInterceptor(HubMetrics metrics) : SaveChangesInterc
                     pending.Signals++;
                     break;
                 case AuditEntry { Kind: AuditKinds.Decision } audit:
-                    pending.Decisions.Add((audit.Outcome, audit.ReasonCode));
+                    pending.Decisions.Add(audit);
                     break;
                 case Acknowledgement:
                     pending.Acknowledgements++;
@@ -94,20 +94,7 @@ internal sealed class MetricsInterceptor(HubMetrics metrics) : SaveChangesInterc
         }
 
         _pending.Remove(context);
-        if (pending.Signals > 0)
-        {
-            metrics.SignalsSubmitted(pending.Signals);
-        }
-
-        foreach (var (outcome, reason) in pending.Decisions)
-        {
-            metrics.Decision(outcome, reason);
-        }
-
-        if (pending.Acknowledgements > 0)
-        {
-            metrics.Acknowledged(pending.Acknowledgements);
-        }
+        metrics.Committed(pending.Signals, pending.Decisions, pending.Acknowledgements);
     }
 
     private void Forget(DbContext? context)
@@ -122,7 +109,7 @@ internal sealed class MetricsInterceptor(HubMetrics metrics) : SaveChangesInterc
     {
         public int Signals { get; set; }
 
-        public List<(string Outcome, string Reason)> Decisions { get; } = [];
+        public List<AuditEntry> Decisions { get; } = [];
 
         public int Acknowledgements { get; set; }
     }
