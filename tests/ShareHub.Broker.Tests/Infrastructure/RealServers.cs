@@ -202,8 +202,25 @@ public sealed class RealServers : IAsyncDisposable
         await using (var connection = new NpgsqlConnection(_adminConnection))
         {
             await connection.OpenAsync();
-            await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{Database}\" WITH (FORCE)", connection);
-            await drop.ExecuteNonQueryAsync();
+            try
+            {
+                await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{Database}\" WITH (FORCE)", connection);
+                await drop.ExecuteNonQueryAsync();
+            }
+            catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+            {
+                // WITH (FORCE) checks that it may signal every session on the database before it ends any, and PostgreSQL
+                // 15 counts an autovacuum worker (which runs as no role) among them: after a long benchmark run one is
+                // often at work there. A plain DROP DATABASE stops autovacuum workers itself and waits (up to 5 s) for
+                // other sessions to end, so end this role's sessions (e.g. a broker process's pool), then drop.
+                await using var terminate = new NpgsqlCommand(
+                    "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = $1 AND usename = current_user AND pid <> pg_backend_pid()",
+                    connection);
+                terminate.Parameters.Add(new NpgsqlParameter { Value = Database });
+                await terminate.ExecuteNonQueryAsync();
+                await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{Database}\"", connection);
+                await drop.ExecuteNonQueryAsync();
+            }
         }
 
         await RabbitMqCtlAsync("delete_vhost", VirtualHost);
