@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Json;
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using HdrHistogram;
 using MassTransit;
@@ -61,6 +62,7 @@ internal static class HubBenchmark
             // client's: how late a request left after its due time (timer, a busy client), and the latencies from the send.
             output.WriteLine($"{"  client start late (ms)",-34} {Percentiles(hub.Paced!.Late),14}");
             output.WriteLine($"{"  submit→audited from the send",-34} {Percentiles(hub.Paced.AuditedFromSend),14}");
+            output.WriteLine($"  slowest seconds (UTC, answers over 10 ms from the send, worst ms): {hub.Paced.SlowestSeconds(8)}");
         }
 
         output.WriteLine($"{"submit→delivered p50/p95/p99 (ms)",-34} {Percentiles(hub.Delivery),14} {Percentiles(bare.Delivery),14}");
@@ -88,7 +90,28 @@ internal static class HubBenchmark
     /// <summary>A paced run's view of the client: how late requests left, and the latencies counted from the send.</summary>
     private sealed record Pacing(HistogramBase Late, HistogramBase AuditedFromSend, HistogramBase DeliveredFromSend)
     {
+        /// <summary>Per wall-clock second (UTC) of the answer: the slowest submit→audited from the send, and how many took over 10 ms.</summary>
+        private readonly ConcurrentDictionary<long, StrongBox<(long Worst, int Slow)>> _seconds = new();
+
         public static Pacing Create() => new(Histogram(), Histogram(), Histogram());
+
+        public void RecordAudited(long microseconds, int count)
+        {
+            AuditedFromSend.RecordValueWithCount(microseconds, count);
+            var second = _seconds.GetOrAdd(TimeProvider.System.GetUtcNow().ToUnixTimeSeconds(), _ => new StrongBox<(long, int)>());
+            lock (second)
+            {
+                second.Value = (Math.Max(second.Value.Worst, microseconds), second.Value.Slow + (microseconds > 10_000 ? count : 0));
+            }
+        }
+
+        /// <summary>
+        /// The seconds with the most answers over 10 ms, to line up with the servers' logs (PostgreSQL checkpoints,
+        /// autovacuum) and the broker's GC: where the tail of the latency comes from.
+        /// </summary>
+        public string SlowestSeconds(int count) => string.Join(", ", _seconds
+            .OrderByDescending(s => s.Value.Value.Slow).Take(count)
+            .Select(s => $"{DateTimeOffset.FromUnixTimeSeconds(s.Key):HH:mm:ss} {s.Value.Value.Slow} over 10 ms, worst {s.Value.Value.Worst / 1000.0:F1}"));
 
         private static LongConcurrentHistogram Histogram() => new(1, TimeSpan.FromMinutes(10).Ticks / 10, 3);
     }
@@ -334,7 +357,7 @@ internal static class HubBenchmark
 
         var answered = Stopwatch.GetTimestamp();
         audited?.RecordValueWithCount(Microseconds(answered - due), size);
-        pacing?.AuditedFromSend.RecordValueWithCount(Microseconds(answered - sent), size);
+        pacing?.RecordAudited(Microseconds(answered - sent), size);
     }
 
     private static async Task<long> WaitForAcknowledgementsAsync(RealServers servers, int expected)
