@@ -1,4 +1,4 @@
-using System.Text;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using FluentValidation;
@@ -106,7 +106,8 @@ internal sealed partial class SignalValidator : AbstractValidator<SignalSubmissi
             .Must(p => p is { ValueKind: JsonValueKind.Object })
             .WithErrorCode(ErrorCodes.InvalidPayload)
             .WithMessage("The payload must be a JSON object.")
-            .Must(p => p is null || Encoding.UTF8.GetByteCount(p.Value.GetRawText()) <= limits.MaxPayloadBytes)
+            // The payload's bytes as the request carried them, read in place (no copy of it as a string).
+            .Must(p => p is null || JsonMarshal.GetRawUtf8Value(p.Value).Length <= limits.MaxPayloadBytes)
             .WithErrorCode(ErrorCodes.InvalidPayload)
             .WithMessage($"The payload may be at most {limits.MaxPayloadBytes} bytes.")
             .OverridePropertyName("payload");

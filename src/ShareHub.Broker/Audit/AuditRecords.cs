@@ -35,34 +35,30 @@ internal static class AuditRecords
         };
     }
 
-    /// <summary><paramref name="recipient"/> acknowledged receipt of <paramref name="delivery"/> (whose decision entry is loaded).</summary>
-    public static AuditEntry Acknowledged(OutboxMessage delivery, string recipient, DateTimeOffset now)
+    /// <summary><paramref name="recipient"/> acknowledged receipt of <paramref name="delivery"/>.</summary>
+    public static AuditEntry Acknowledged(AcknowledgedDelivery delivery, string recipient, DateTimeOffset now) => new()
     {
-        var decision = delivery.AuditEntry!;
-        return new AuditEntry
-        {
-            Kind = AuditKinds.Acknowledgement,
-            RecordedAt = now,
-            ActorOrganisation = recipient,
-            Actor = $"bus:{recipient}",
-            SignalId = delivery.SignalId,
-            DeliveryId = delivery.DeliveryId,
-            Provider = decision.Provider,
-            Recipient = recipient,
-            Category = decision.Category,
-            Purpose = decision.Purpose,
-            CaseReference = decision.CaseReference,
-            SubjectType = decision.SubjectType,
-            SubjectPseudonym = decision.SubjectPseudonym,
-            Outcome = "acknowledged",
-            ReasonCode = ErrorCodes.Acknowledged,
-            Explanation = $"'{recipient}' acknowledged receipt of delivery {delivery.DeliveryId}.",
-            RuleId = decision.RuleId,
-            LegalGround = decision.LegalGround,
-            PolicyVersion = decision.PolicyVersion,
-            TraceId = decision.TraceId,
-        };
-    }
+        Kind = AuditKinds.Acknowledgement,
+        RecordedAt = now,
+        ActorOrganisation = recipient,
+        Actor = $"bus:{recipient}",
+        SignalId = delivery.SignalId,
+        DeliveryId = delivery.DeliveryId,
+        Provider = delivery.Provider,
+        Recipient = recipient,
+        Category = delivery.Category,
+        Purpose = delivery.Purpose,
+        CaseReference = delivery.CaseReference,
+        SubjectType = delivery.SubjectType,
+        SubjectPseudonym = delivery.SubjectPseudonym,
+        Outcome = "acknowledged",
+        ReasonCode = ErrorCodes.Acknowledged,
+        Explanation = $"'{recipient}' acknowledged receipt of delivery {delivery.DeliveryId}.",
+        RuleId = delivery.RuleId,
+        LegalGround = delivery.LegalGround,
+        PolicyVersion = delivery.PolicyVersion,
+        TraceId = delivery.TraceId,
+    };
 
     /// <summary>The retention purge deleted <paramref name="signal"/>'s payload, submitted identifier and <paramref name="copies"/> recipient copies.</summary>
     public static AuditEntry Purged(Signal signal, int copies, string actorOrganisation, string actor, DateTimeOffset now) => new()
@@ -86,3 +82,35 @@ internal static class AuditRecords
         PolicyVersion = signal.PolicyVersion,
     };
 }
+
+/// <summary>
+/// What an acknowledgement entry needs of a delivery: the outbox row's recipient and signal, and what its decision entry
+/// says about the exchange. Read as these columns only — not the message or the whole decision entry.
+/// </summary>
+/// <param name="DeliveryId">The delivery.</param>
+/// <param name="Recipient">The organisation it was addressed to.</param>
+/// <param name="SignalId">The signal delivered; null for a case event.</param>
+/// <param name="Provider">The decision's providing organisation.</param>
+/// <param name="Category">The decision's data category.</param>
+/// <param name="Purpose">The decision's purpose (doelbinding).</param>
+/// <param name="CaseReference">The decision's case reference.</param>
+/// <param name="SubjectType">The decision's subject type.</param>
+/// <param name="SubjectPseudonym">The decision's subject pseudonym.</param>
+/// <param name="RuleId">The rule that permitted the delivery.</param>
+/// <param name="LegalGround">The rule's legal ground (grondslag).</param>
+/// <param name="PolicyVersion">The policy version decided under.</param>
+/// <param name="TraceId">The submitting request's trace.</param>
+internal sealed record AcknowledgedDelivery(
+    Guid DeliveryId,
+    string Recipient,
+    Guid? SignalId,
+    string? Provider,
+    string? Category,
+    string? Purpose,
+    string? CaseReference,
+    string? SubjectType,
+    string? SubjectPseudonym,
+    string? RuleId,
+    string? LegalGround,
+    string? PolicyVersion,
+    string? TraceId);

@@ -46,15 +46,14 @@ internal sealed class AcknowledgementRecorder(HubDbContext db, GroupCommitWriter
     {
         var ids = claims.Select(a => a.DeliveryId).Distinct().ToList();
         var found = await Lookup(db)(db, ids).ToListAsync(cancellationToken).ConfigureAwait(false);
-        var deliveries = new Dictionary<Guid, OutboxMessage>(found.Count);
+        var deliveries = new Dictionary<Guid, AcknowledgedDelivery>(found.Count);
         var recorded = new HashSet<Guid>();
-        foreach (var delivery in found)
+        foreach (var (delivery, isRecorded) in found)
         {
-            delivery.Row.AuditEntry = delivery.Decision;
-            deliveries.Add(delivery.Row.DeliveryId, delivery.Row);
-            if (delivery.Recorded)
+            deliveries.Add(delivery.DeliveryId, delivery);
+            if (isRecorded)
             {
-                recorded.Add(delivery.Row.DeliveryId);
+                recorded.Add(delivery.DeliveryId);
             }
         }
 
@@ -128,15 +127,17 @@ internal sealed class AcknowledgementRecorder(HubDbContext db, GroupCommitWriter
         }
     }
 
-    /// <summary>A delivery that claims name, its decision entry and whether it is acknowledged already.</summary>
-    private sealed record Found(OutboxMessage Row, AuditEntry? Decision, bool Recorded);
+    /// <summary>A delivery that claims name, with what its acknowledgement entry repeats, and whether it is acknowledged already.</summary>
+    private sealed record Found(AcknowledgedDelivery Delivery, bool Recorded);
 
     /// <summary>The lookup, compiled once per model (<see cref="Lookup"/>).</summary>
     private static readonly ConditionalWeakTable<IModel, Func<HubDbContext, List<Guid>, IAsyncEnumerable<Found>>> Lookups = [];
 
     /// <summary>
     /// One query for the deliveries, their decision entries and whether each is acknowledged already. A join, not
-    /// EXISTS: PostgreSQL may run an EXISTS in the select list as a hashed subplan that reads the whole table.
+    /// EXISTS: PostgreSQL may run an EXISTS in the select list as a hashed subplan that reads the whole table. Only the
+    /// columns an acknowledgement entry repeats: the whole outbox row (its message) and decision entry were a quarter
+    /// of the broker's string allocations at 500 signals/s.
     /// Compiled, so a call builds and inspects no expression tree (3 % of the broker's CPU at 1,100 signals/s, perf),
     /// and once per model because EF Core refuses a compiled query on a context of another model (each database
     /// provider has its own).
@@ -147,7 +148,22 @@ internal sealed class AcknowledgementRecorder(HubDbContext db, GroupCommitWriter
             where ids.Contains(o.DeliveryId)
             join a in context.Acknowledgements on o.DeliveryId equals a.DeliveryId into earlier
             from a in earlier.DefaultIfEmpty()
-            select new Found(o, o.AuditEntry, a != null)));
+            select new Found(
+                new AcknowledgedDelivery(
+                    o.DeliveryId,
+                    o.Recipient,
+                    o.SignalId,
+                    o.AuditEntry!.Provider,
+                    o.AuditEntry.Category,
+                    o.AuditEntry.Purpose,
+                    o.AuditEntry.CaseReference,
+                    o.AuditEntry.SubjectType,
+                    o.AuditEntry.SubjectPseudonym,
+                    o.AuditEntry.RuleId,
+                    o.AuditEntry.LegalGround,
+                    o.AuditEntry.PolicyVersion,
+                    o.AuditEntry.TraceId),
+                a != null)));
 
     /// <summary>How a rejection told to the claimant's side names the delivery's real recipient: not at all.</summary>
     internal const string AnotherOrganisation = "another organisation";

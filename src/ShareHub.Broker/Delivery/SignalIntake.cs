@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Options;
@@ -216,7 +217,7 @@ public sealed class SignalIntake(PolicyStore policies, PartnershipKey key, TimeP
     /// </summary>
     private DeliverSignal BuildDelivery(Guid deliveryId, Signal signal, string recipient, Decision decision, JsonElement payload, DateTimeOffset now, out IReadOnlyList<string> applied)
     {
-        var result = ObligationApplier.Apply(decision.Obligations, signal.SubjectType, signal.SubjectId, JsonNode.Parse(payload.GetRawText()), key.Key);
+        var result = ObligationApplier.Apply(decision.Obligations, signal.SubjectType, signal.SubjectId, JsonNode.Parse(JsonMarshal.GetRawUtf8Value(payload)), key.Key);
         applied = result.Applied;
         var pseudonymised = decision.Obligations.PseudonymiseBsn && signal.SubjectType == SubjectTypes.Bsn;
 

@@ -69,6 +69,17 @@ public sealed class AuditTrailTests
         Assert.Equal(decision.TraceId, dispatched.TraceId);
         Assert.Equal(decision.SpanId, dispatched.ParentSpanId);
         Assert.Equal(decision.LegalGround, dispatched.LegalGround);
+
+        // The acknowledgement entry stands alone too: it repeats what the decision entry says about the exchange.
+        var acknowledged = Assert.Single(entries, e => e.Kind == AuditKinds.Acknowledgement && e.DeliveryId == dispatched.DeliveryId);
+        Assert.Equal(
+            (decision.SignalId, decision.Provider, decision.Recipient, decision.Category, decision.Purpose, decision.CaseReference, decision.SubjectType),
+            (acknowledged.SignalId, acknowledged.Provider, acknowledged.Recipient, acknowledged.Category, acknowledged.Purpose, acknowledged.CaseReference, acknowledged.SubjectType));
+        Assert.Equal(
+            (decision.SubjectPseudonym, decision.RuleId, decision.LegalGround, decision.PolicyVersion, decision.TraceId),
+            (acknowledged.SubjectPseudonym, acknowledged.RuleId, acknowledged.LegalGround, acknowledged.PolicyVersion, acknowledged.TraceId));
+        Assert.NotNull(decision.Purpose);
+        Assert.NotNull(decision.LegalGround);
     }
 
     [Fact]

@@ -48,6 +48,32 @@ public sealed class RefusalTests
         await AssertNothingStoredAsync(hub);
     }
 
+    [Fact]
+    public async Task Submit_PayloadLimit_CountsTheBytesOfTheUtf8Json_NotItsCharacters()
+    {
+        await using var hub = new ComponentHub();
+        var client = hub.ClientFor(Signals.Gemeente);
+        // "é" is two bytes in UTF-8, sent unescaped (a serializer would write it as \u00e9): a payload of exactly
+        // 64 KiB has fewer characters than that.
+        const int Limit = 64 * 1024;
+        string Payload(string tail) => $$"""{"blob":"{{new string('é', (Limit - 12) / 2)}}{{tail}}"}""";
+        Assert.Equal(Limit, Encoding.UTF8.GetByteCount(Payload("a")));
+
+        Task<HttpResponseMessage> SubmitAsync(string payload)
+        {
+            var body = JsonSerializer.Serialize(Signals.KvkSignal() with { Payload = Signals.Payload("""{"blob":0}""") }, JsonSerializerOptions.Web)
+                .Replace("""{"blob":0}""", payload, StringComparison.Ordinal);
+            return client.PostAsync("/api/v1/signals", new StringContent(body, Encoding.UTF8, "application/json"));
+        }
+
+        using var accepted = await SubmitAsync(Payload("a"));
+        using var refused = await SubmitAsync(Payload("ab"));
+
+        Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        Assert.Contains("SH-V0108", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("{ not json")]
     [InlineData("{\"subject\": 42}")]
