@@ -136,8 +136,8 @@ internal sealed class AcknowledgementRecorder(HubDbContext db, GroupCommitWriter
     /// <summary>
     /// One query for the deliveries, their decision entries and whether each is acknowledged already. A join, not
     /// EXISTS: PostgreSQL may run an EXISTS in the select list as a hashed subplan that reads the whole table. Only the
-    /// columns an acknowledgement entry repeats: the whole outbox row (its message) and decision entry were a quarter
-    /// of the broker's string allocations at 500 signals/s.
+    /// columns an acknowledgement entry repeats: reading the whole outbox row (its message) and decision entry was the
+    /// broker's largest source of strings (allocation ticks at 500 signals/s, docs/benchmarks.md session 15).
     /// Compiled, so a call builds and inspects no expression tree (3 % of the broker's CPU at 1,100 signals/s, perf),
     /// and once per model because EF Core refuses a compiled query on a context of another model (each database
     /// provider has its own).
