@@ -59,11 +59,12 @@ public sealed class RefusalTests
         string Payload(string tail) => $$"""{"blob":"{{new string('é', (Limit - 12) / 2)}}{{tail}}"}""";
         Assert.Equal(Limit, Encoding.UTF8.GetByteCount(Payload("a")));
 
-        Task<HttpResponseMessage> SubmitAsync(string payload)
+        async Task<HttpResponseMessage> SubmitAsync(string payload)
         {
             var body = JsonSerializer.Serialize(Signals.KvkSignal() with { Payload = Signals.Payload("""{"blob":0}""") }, JsonSerializerOptions.Web)
                 .Replace("""{"blob":0}""", payload, StringComparison.Ordinal);
-            return client.PostAsync("/api/v1/signals", new StringContent(body, Encoding.UTF8, "application/json"));
+            using var content = new StringContent(body, Encoding.UTF8, "application/json");
+            return await client.PostAsync("/api/v1/signals", content);
         }
 
         using var accepted = await SubmitAsync(Payload("a"));
