@@ -193,6 +193,8 @@ internal sealed class AcknowledgementRecorder(HubDbContext db, GroupCommitWriter
     /// <summary>One claim batch's acknowledgement rows and audit entries (acknowledged and rejected).</summary>
     private sealed class AcknowledgementUnit : WriteUnit
     {
+        internal override string Kind => "acknowledgements";
+
         public List<Acknowledgement> Acknowledgements { get; } = [];
 
         public List<AuditEntry> Entries { get; } = [];

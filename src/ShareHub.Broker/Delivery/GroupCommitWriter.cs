@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using ShareHub.Broker.Audit;
 using ShareHub.Broker.Data;
 
@@ -134,8 +135,7 @@ public sealed class GroupCommitWriter(
     {
         try
         {
-            await SaveAsync(group).ConfigureAwait(false);
-            Complete(group);
+            await SaveAndCompleteAsync(group).ConfigureAwait(false);
         }
         catch (Exception ex) when (group.Count > 1)
         {
@@ -146,8 +146,7 @@ public sealed class GroupCommitWriter(
                 pending.Unit.ForgetStoreKeys();
                 try
                 {
-                    await SaveAsync([pending]).ConfigureAwait(false);
-                    Complete([pending]);
+                    await SaveAndCompleteAsync([pending]).ConfigureAwait(false);
                 }
                 catch (Exception single)
                 {
@@ -161,10 +160,19 @@ public sealed class GroupCommitWriter(
         }
     }
 
+    private async Task SaveAndCompleteAsync(List<Pending> group)
+    {
+        var started = Stopwatch.GetTimestamp();
+        await SaveAsync(group).ConfigureAwait(false);
+        metrics.GroupCommitted(group.Count, Stopwatch.GetElapsedTime(started));
+        Complete(group);
+    }
+
     private void Complete(List<Pending> committed)
     {
         foreach (var pending in committed)
         {
+            metrics.GroupCommitWaited(pending.Unit.Kind, Stopwatch.GetElapsedTime(pending.QueuedAt));
             try
             {
                 pending.Unit.Committed();
@@ -213,6 +221,9 @@ public sealed class GroupCommitWriter(
 
         public WriteUnit Unit { get; } = unit;
 
+        /// <summary>When the caller queued the unit (<see cref="Stopwatch.GetTimestamp"/>).</summary>
+        public long QueuedAt { get; } = Stopwatch.GetTimestamp();
+
         public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public bool TryTake() => Interlocked.CompareExchange(ref _state, Taken, Queued) == Queued;
@@ -235,6 +246,9 @@ public sealed class GroupCommitWriter(
 /// </summary>
 public abstract class WriteUnit
 {
+    /// <summary>What the unit is, for the commit-wait metric's <c>unit</c> tag (low cardinality).</summary>
+    internal abstract string Kind { get; }
+
     /// <summary>Rows the unit writes (bounds a group's size).</summary>
     internal abstract int Rows { get; }
 

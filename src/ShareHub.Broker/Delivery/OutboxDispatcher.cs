@@ -363,6 +363,8 @@ internal sealed class DispatchedUnit : WriteUnit
         _entries = [.. rows.Select(row => AuditRecords.Dispatched(row, now))];
     }
 
+    internal override string Kind => "dispatched";
+
     internal override int Rows => _rows.Count;
 
     internal override IEnumerable<AuditEntry> AuditEntries => _entries;

@@ -263,6 +263,8 @@ public sealed class StagedSignal(Signal signal)
 /// <summary>One request's staged signals; once committed, their deliveries go to the dispatcher.</summary>
 internal sealed class IntakeUnit(IReadOnlyList<StagedSignal> signals, OutboxDispatcher dispatcher) : WriteUnit
 {
+    internal override string Kind => "signals";
+
     internal override int Rows => signals.Count;
 
     internal override IEnumerable<AuditEntry> AuditEntries => signals.SelectMany(s => s.AuditEntries);

@@ -13,6 +13,9 @@ public sealed class HubMetrics
     private readonly Counter<long> _decisions;
     private readonly Counter<long> _acknowledgements;
     private readonly Histogram<double> _deliveryLag;
+    private readonly Histogram<double> _groupCommitDuration;
+    private readonly Histogram<int> _groupCommitUnits;
+    private readonly Histogram<double> _groupCommitWait;
     private long _outboxDepth = -1;
 
     /// <summary>Creates the instruments on a meter from <paramref name="meters"/>.</summary>
@@ -28,6 +31,17 @@ public sealed class HubMetrics
         _deliveryLag = meter.CreateHistogram<double>(
             "sharehub.delivery.lag", "s", "Time from the hub accepting a signal to the bus confirming the delivery's publish.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300] });
+        // A group commit takes milliseconds: buckets from half a millisecond (one fsync on a fast disk) to seconds.
+        IReadOnlyList<double> commitSeconds = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+        _groupCommitDuration = meter.CreateHistogram<double>(
+            "sharehub.group_commit.duration", "s", "Time one group commit's transaction took, from taking the queued units to the commit.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = commitSeconds });
+        _groupCommitUnits = meter.CreateHistogram<int>(
+            "sharehub.group_commit.units", "{unit}", "Units written by one group commit (a submission, a dispatch batch's marks, an acknowledgement batch).",
+            advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512] });
+        _groupCommitWait = meter.CreateHistogram<double>(
+            "sharehub.group_commit.wait", "s", "Time from queuing a unit for the group commit to its commit: the commit's share of its caller's latency; tag unit.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = commitSeconds });
         meter.CreateObservableGauge(
             "sharehub.outbox.depth",
             ObserveOutboxDepth,
@@ -73,6 +87,19 @@ public sealed class HubMetrics
     /// <summary>Records the lag of one published delivery.</summary>
     public void DeliveryLag(TimeSpan lag, string recipient) =>
         _deliveryLag.Record(Math.Max(0, lag.TotalSeconds), new KeyValuePair<string, object?>("recipient", recipient));
+
+    /// <summary>Records one committed group: how long its transaction took and how many units it wrote.</summary>
+    public void GroupCommitted(int units, TimeSpan duration)
+    {
+        _groupCommitDuration.Record(duration.TotalSeconds);
+        _groupCommitUnits.Record(units);
+    }
+
+    /// <summary>Records how long one unit waited from being queued to its commit.</summary>
+    /// <param name="unit">What the unit is: <c>signals</c>, <c>dispatched</c> or <c>acknowledgements</c>.</param>
+    /// <param name="wait">From the caller queuing it to the commit of the group that held it.</param>
+    public void GroupCommitWaited(string unit, TimeSpan wait) =>
+        _groupCommitWait.Record(wait.TotalSeconds, new KeyValuePair<string, object?>("unit", unit));
 
     /// <summary>Sets the latest sampled outbox depth; null when the sample failed (the gauge then reports nothing).</summary>
     public void OutboxDepth(long? depth) => Interlocked.Exchange(ref _outboxDepth, depth ?? -1);

@@ -74,7 +74,7 @@ public sealed class ObservabilityTests
     }
 
     [Fact]
-    public async Task Metrics_CountSignalsDecisionsByOutcome_RecordLag_AndSampleOutboxDepth()
+    public async Task Metrics_CountSignalsDecisionsByOutcome_RecordLagAndGroupCommits_AndSampleOutboxDepth()
     {
         await using var hub = new ComponentHub(new() { ["ShareHub:Telemetry:OutboxSampleSeconds"] = "1" });
         var meters = hub.Factory.Services.GetRequiredService<IMeterFactory>();
@@ -93,6 +93,7 @@ public sealed class ObservabilityTests
         };
         listener.SetMeasurementEventCallback<long>((i, v, tags, _) => longs.Enqueue((i.Name, v, ToDictionary(tags))));
         listener.SetMeasurementEventCallback<double>((i, v, tags, _) => doubles.Enqueue((i.Name, v, ToDictionary(tags))));
+        listener.SetMeasurementEventCallback<int>((i, v, tags, _) => longs.Enqueue((i.Name, v, ToDictionary(tags))));
         listener.Start();
 
         var response = await hub.ClientFor(Signals.Gemeente).SubmitAcceptedAsync(Signals.KvkSignal(Signals.Riec, Signals.Fiod));
@@ -115,6 +116,19 @@ public sealed class ObservabilityTests
             return longs.Any(m => m.Name == "sharehub.outbox.depth" && m.Value == 0);
         }, Patience));
         Assert.True(await PartnerRecorder.WaitUntilAsync(() => longs.Any(m => m.Name == "sharehub.deliveries.acknowledged"), Patience));
+
+        // The group commit: every unit's wait, by what it is — the submission, the dispatcher's mark, the partner's
+        // acknowledgement — and every group's duration and size; each unit is counted in exactly one group. (A unit's
+        // wait is recorded just after its commit, so after the counters above.)
+        Assert.True(await PartnerRecorder.WaitUntilAsync(
+            () => doubles.Any(m => m.Name == "sharehub.group_commit.wait" && Equals(m.Tags["unit"], "acknowledgements")), Patience));
+        var waits = doubles.Where(m => m.Name == "sharehub.group_commit.wait").ToList();
+        Assert.Equal(["acknowledgements", "dispatched", "signals"], waits.Select(m => (string)m.Tags["unit"]!).Order());
+        Assert.All(waits, m => Assert.InRange(m.Value, 0, Patience.TotalSeconds));
+        var groups = doubles.Where(m => m.Name == "sharehub.group_commit.duration").ToList();
+        Assert.InRange(groups.Count, 1, waits.Count);
+        Assert.All(groups, m => Assert.InRange(m.Value, 0, Patience.TotalSeconds));
+        Assert.Equal(waits.Count, longs.Where(m => m.Name == "sharehub.group_commit.units").Sum(m => m.Value));
     }
 
     [Fact]
