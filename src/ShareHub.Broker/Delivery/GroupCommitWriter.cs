@@ -163,19 +163,37 @@ public sealed class GroupCommitWriter(
     private async Task SaveAndCompleteAsync(List<Pending> group)
     {
         var started = Stopwatch.GetTimestamp();
-        await SaveAsync(group).ConfigureAwait(false);
-        metrics.GroupCommitted(group.Count, Stopwatch.GetElapsedTime(started));
-        Complete(group);
+        var rows = await SaveAsync(group).ConfigureAwait(false);
+        Complete(group, rows, Stopwatch.GetElapsedTime(started));
     }
 
-    private void Complete(List<Pending> committed)
+    /// <summary>
+    /// Tells the callers of a committed group. Nothing here may throw: <see cref="WriteAsync"/> would write the
+    /// committed units again.
+    /// </summary>
+    private void Complete(List<Pending> committed, GroupRows? rows, TimeSpan duration)
     {
+        try
+        {
+            if (rows is not null)
+            {
+                // Written without EF Core, so its metrics interceptor did not count them.
+                metrics.Committed(rows.Signals.Count, rows.AuditEntries, rows.Acknowledgements.Count);
+            }
+
+            metrics.GroupCommitted(committed.Count, duration);
+        }
+        catch (Exception ex)
+        {
+            logger.LogError(ex, "Recording the metrics of a committed group failed");
+        }
+
         foreach (var pending in committed)
         {
-            metrics.GroupCommitWaited(pending.Unit.Kind, Stopwatch.GetElapsedTime(pending.QueuedAt));
             try
             {
                 pending.Unit.Committed();
+                metrics.GroupCommitWaited(pending.Unit.Kind, Stopwatch.GetElapsedTime(pending.QueuedAt));
             }
             catch (Exception ex)
             {
@@ -188,7 +206,8 @@ public sealed class GroupCommitWriter(
         }
     }
 
-    private async Task SaveAsync(List<Pending> group)
+    /// <summary>Writes the group in one transaction; returns its rows when they bypassed EF Core (PostgreSQL), else null.</summary>
+    private async Task<GroupRows?> SaveAsync(List<Pending> group)
     {
         var rows = new GroupRows();
         foreach (var pending in group)
@@ -204,13 +223,13 @@ public sealed class GroupCommitWriter(
         {
             // Without the change tracker: a few set-based statements per group instead of one per row.
             await postgres.SaveAsync(db, rows).ConfigureAwait(false);
-            metrics.Committed(rows.Signals.Count, rows.AuditEntries, rows.Acknowledgements.Count);
-            return;
+            return rows;
         }
 
         // EF Core: the chain interceptor links the entries, the metrics interceptor counts them.
         rows.AddTo(db);
         await db.SaveChangesAsync(CancellationToken.None).ConfigureAwait(false);
+        return null;
     }
 
     /// <summary>One caller's unit, and the state of its write.</summary>

@@ -10,7 +10,7 @@ namespace ShareHub.Broker.Observability;
 /// entities added to it, so the intake and the consumers stay free of metrics code. Counted only after the commit
 /// succeeded: a rolled-back intake counts nothing.
 /// </summary>
-internal sealed class MetricsInterceptor(HubMetrics metrics) : SaveChangesInterceptor
+internal sealed class MetricsInterceptor(HubMetrics metrics, ILogger<MetricsInterceptor> logger) : SaveChangesInterceptor
 {
     private readonly ConditionalWeakTable<DbContext, Pending> _pending = [];
 
@@ -94,7 +94,16 @@ internal sealed class MetricsInterceptor(HubMetrics metrics) : SaveChangesInterc
         }
 
         _pending.Remove(context);
-        metrics.Committed(pending.Signals, pending.Decisions, pending.Acknowledgements);
+        try
+        {
+            metrics.Committed(pending.Signals, pending.Decisions, pending.Acknowledgements);
+        }
+        catch (Exception ex)
+        {
+            // After the commit: a failing metric listener must not make a committed save look failed (its caller
+            // would answer an error, or the group commit write the rows again).
+            logger.LogError(ex, "Recording the metrics of a committed save failed");
+        }
     }
 
     private void Forget(DbContext? context)

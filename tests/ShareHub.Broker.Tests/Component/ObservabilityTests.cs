@@ -159,6 +159,45 @@ public sealed class ObservabilityTests
         Assert.Equal([pending], measured);
     }
 
+    [Fact]
+    public async Task GroupCommitMetrics_ThatThrow_DoNotWriteACommittedGroupAgain()
+    {
+        await using var hub = new ComponentHub(new() { ["ShareHub:Dispatcher:Enabled"] = "false" });
+        await SubmitWithThrowingGroupCommitMetricsAsync(hub.Factory);
+    }
+
+    /// <summary>
+    /// Eight concurrent submissions while every group-commit measurement throws (an exporter's or a listener's bug after
+    /// the commit): each is answered as accepted and stored once — a committed group is never written again.
+    /// </summary>
+    internal static async Task SubmitWithThrowingGroupCommitMetricsAsync(HubFactory factory)
+    {
+        var meters = factory.Services.GetRequiredService<IMeterFactory>();
+        var thrown = 0;
+        using var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Name.StartsWith("sharehub.", StringComparison.Ordinal) && ReferenceEquals(instrument.Meter.Scope, meters))
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<double>((_, _, _, _) => throw new InvalidOperationException($"listener failure {Interlocked.Increment(ref thrown)}"));
+        listener.SetMeasurementEventCallback<int>((_, _, _, _) => throw new InvalidOperationException($"listener failure {Interlocked.Increment(ref thrown)}"));
+        listener.SetMeasurementEventCallback<long>((_, _, _, _) => throw new InvalidOperationException($"listener failure {Interlocked.Increment(ref thrown)}"));
+        listener.Start();
+
+        var client = factory.ClientFor(Signals.Gemeente);
+        var accepted = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => client.SubmitAcceptedAsync(Signals.KvkSignal(Signals.Riec, Signals.Fiod))));
+
+        Assert.True(thrown > 0);
+        Assert.Equal(8, accepted.Select(a => a.SignalId).Distinct().Count());
+        Assert.Equal(8, await factory.WithDbAsync(db => db.Signals.CountAsync()));
+        Assert.Equal(16, await factory.WithDbAsync(db => db.AuditEntries.CountAsync(a => a.Kind == AuditKinds.Decision)));
+    }
+
     [Theory]
     [InlineData("Production", "json")]
     [InlineData("Development", "simple")]

@@ -121,6 +121,14 @@ public sealed class GroupCommitPostgresTests
     }
 
     [Fact]
+    public async Task GroupCommitMetrics_ThatThrow_OnPostgres_DoNotWriteACommittedGroupAgain()
+    {
+        await using var servers = await RealServers.CreateAsync();
+        await using var hub = new HubFactory(Settings(servers, dispatch: false));
+        await Component.ObservabilityTests.SubmitWithThrowingGroupCommitMetricsAsync(hub);
+    }
+
+    [Fact]
     public async Task ConcurrentAcknowledgementsOfTheSameDeliveries_OnPostgres_AllSucceed_AndRecordEachOnce()
     {
         await using var servers = await RealServers.CreateAsync();
