@@ -167,8 +167,8 @@ public sealed class ObservabilityTests
     }
 
     /// <summary>
-    /// Eight concurrent submissions while every group-commit measurement throws (an exporter's or a listener's bug after
-    /// the commit): each is answered as accepted and stored once — a committed group is never written again.
+    /// Eight concurrent submissions while every measurement of the hub's meter throws (an exporter's or a listener's bug
+    /// after the commit): each is answered as accepted and stored once — a committed group is never written again.
     /// </summary>
     internal static async Task SubmitWithThrowingGroupCommitMetricsAsync(HubFactory factory)
     {
