@@ -169,31 +169,23 @@ public sealed class GroupCommitWriter(
 
     /// <summary>
     /// Tells the callers of a committed group. Nothing here may throw: <see cref="WriteAsync"/> would write the
-    /// committed units again.
+    /// committed units again (recording metrics never throws, see <see cref="Observability.HubMetrics"/>).
     /// </summary>
     private void Complete(List<Pending> committed, GroupRows? rows, TimeSpan duration)
     {
-        try
+        if (rows is not null)
         {
-            if (rows is not null)
-            {
-                // Written without EF Core, so its metrics interceptor did not count them.
-                metrics.Committed(rows.Signals.Count, rows.AuditEntries, rows.Acknowledgements.Count);
-            }
+            // Written without EF Core, so its metrics interceptor did not count them.
+            metrics.Committed(rows.Signals.Count, rows.AuditEntries, rows.Acknowledgements.Count);
+        }
 
-            metrics.GroupCommitted(committed.Count, duration);
-        }
-        catch (Exception ex)
-        {
-            logger.LogError(ex, "Recording the metrics of a committed group failed");
-        }
+        metrics.GroupCommitted(committed.Count, duration);
 
         foreach (var pending in committed)
         {
             try
             {
                 pending.Unit.Committed();
-                metrics.GroupCommitWaited(pending.Unit.Kind, Stopwatch.GetElapsedTime(pending.QueuedAt));
             }
             catch (Exception ex)
             {
@@ -202,6 +194,7 @@ public sealed class GroupCommitWriter(
                 logger.LogError(ex, "After-commit step of a {Unit} failed", pending.Unit.GetType().Name);
             }
 
+            metrics.GroupCommitWaited(pending.Unit.Kind, Stopwatch.GetElapsedTime(pending.QueuedAt));
             pending.Completion.TrySetResult();
         }
     }

@@ -6,9 +6,13 @@ namespace ShareHub.Broker.Observability;
 /// <summary>
 /// The broker's metrics (Meter <c>ShareHub.Broker</c>). Tags stay low-cardinality and carry no personal data:
 /// outcome, stable reason code, recipient organisation code — never a subject, signal or delivery id.
+/// Recording never throws: it happens after a commit (or a publish), and a failing listener or exporter must not make
+/// committed work look failed — its caller would answer an error, or the group commit write the rows again. A failure
+/// is logged instead.
 /// </summary>
 public sealed class HubMetrics
 {
+    private readonly ILogger<HubMetrics> _logger;
     private readonly Counter<long> _signalsSubmitted;
     private readonly Counter<long> _decisions;
     private readonly Counter<long> _acknowledgements;
@@ -19,8 +23,9 @@ public sealed class HubMetrics
     private long _outboxDepth = -1;
 
     /// <summary>Creates the instruments on a meter from <paramref name="meters"/>.</summary>
-    public HubMetrics(IMeterFactory meters)
+    public HubMetrics(IMeterFactory meters, ILogger<HubMetrics> logger)
     {
+        _logger = logger;
         var meter = meters.Create(HubTelemetry.SourceName);
         _signalsSubmitted = meter.CreateCounter<long>(
             "sharehub.signals.submitted", "{signal}", "Signals accepted and committed by the hub.");
@@ -50,16 +55,16 @@ public sealed class HubMetrics
     }
 
     /// <summary>Counts committed signals.</summary>
-    public void SignalsSubmitted(int count) => _signalsSubmitted.Add(count);
+    private void SignalsSubmitted(int count) => _signalsSubmitted.Add(count);
 
     /// <summary>Counts one committed decision.</summary>
     /// <param name="outcome"><c>permit</c> or <c>deny</c>.</param>
     /// <param name="reasonCode">Stable reason code (<c>SH-P…</c>).</param>
-    public void Decision(string outcome, string reasonCode) =>
+    private void Decision(string outcome, string reasonCode) =>
         _decisions.Add(1, new KeyValuePair<string, object?>("outcome", outcome), new KeyValuePair<string, object?>("reason", reasonCode));
 
     /// <summary>Counts recorded acknowledgements.</summary>
-    public void Acknowledged(int count) => _acknowledgements.Add(count);
+    private void Acknowledged(int count) => _acknowledgements.Add(count);
 
     /// <summary>
     /// Counts what one committed transaction stored: signals, decisions (from their audit entries; other entries are
@@ -68,41 +73,75 @@ public sealed class HubMetrics
     public void Committed(int signals, IEnumerable<AuditEntry> entries, int acknowledgements)
     {
         ArgumentNullException.ThrowIfNull(entries);
-        if (signals > 0)
+        try
         {
-            SignalsSubmitted(signals);
-        }
+            if (signals > 0)
+            {
+                SignalsSubmitted(signals);
+            }
 
-        foreach (var decision in entries.Where(e => e.Kind == AuditKinds.Decision))
-        {
-            Decision(decision.Outcome, decision.ReasonCode);
-        }
+            foreach (var decision in entries.Where(e => e.Kind == AuditKinds.Decision))
+            {
+                Decision(decision.Outcome, decision.ReasonCode);
+            }
 
-        if (acknowledgements > 0)
+            if (acknowledgements > 0)
+            {
+                Acknowledged(acknowledgements);
+            }
+        }
+        catch (Exception ex)
         {
-            Acknowledged(acknowledgements);
+            RecordingFailed(ex);
         }
     }
 
     /// <summary>Records the lag of one published delivery.</summary>
-    public void DeliveryLag(TimeSpan lag, string recipient) =>
-        _deliveryLag.Record(Math.Max(0, lag.TotalSeconds), new KeyValuePair<string, object?>("recipient", recipient));
+    public void DeliveryLag(TimeSpan lag, string recipient)
+    {
+        try
+        {
+            _deliveryLag.Record(Math.Max(0, lag.TotalSeconds), new KeyValuePair<string, object?>("recipient", recipient));
+        }
+        catch (Exception ex)
+        {
+            RecordingFailed(ex);
+        }
+    }
 
     /// <summary>Records one committed group: how long its transaction took and how many units it wrote.</summary>
     public void GroupCommitted(int units, TimeSpan duration)
     {
-        _groupCommitDuration.Record(duration.TotalSeconds);
-        _groupCommitUnits.Record(units);
+        try
+        {
+            _groupCommitDuration.Record(duration.TotalSeconds);
+            _groupCommitUnits.Record(units);
+        }
+        catch (Exception ex)
+        {
+            RecordingFailed(ex);
+        }
     }
 
     /// <summary>Records how long one unit waited from being queued to its commit.</summary>
     /// <param name="unit">What the unit is: <c>signals</c>, <c>dispatched</c> or <c>acknowledgements</c>.</param>
     /// <param name="wait">From the caller queuing it to the commit of the group that held it.</param>
-    public void GroupCommitWaited(string unit, TimeSpan wait) =>
-        _groupCommitWait.Record(wait.TotalSeconds, new KeyValuePair<string, object?>("unit", unit));
+    public void GroupCommitWaited(string unit, TimeSpan wait)
+    {
+        try
+        {
+            _groupCommitWait.Record(wait.TotalSeconds, new KeyValuePair<string, object?>("unit", unit));
+        }
+        catch (Exception ex)
+        {
+            RecordingFailed(ex);
+        }
+    }
 
     /// <summary>Sets the latest sampled outbox depth; null when the sample failed (the gauge then reports nothing).</summary>
     public void OutboxDepth(long? depth) => Interlocked.Exchange(ref _outboxDepth, depth ?? -1);
+
+    private void RecordingFailed(Exception ex) => _logger.LogError(ex, "Recording a metric failed; the work it measures is not affected");
 
     private IEnumerable<Measurement<long>> ObserveOutboxDepth()
     {

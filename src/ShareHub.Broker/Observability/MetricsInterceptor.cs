@@ -10,7 +10,7 @@ namespace ShareHub.Broker.Observability;
 /// entities added to it, so the intake and the consumers stay free of metrics code. Counted only after the commit
 /// succeeded: a rolled-back intake counts nothing.
 /// </summary>
-internal sealed class MetricsInterceptor(HubMetrics metrics, ILogger<MetricsInterceptor> logger) : SaveChangesInterceptor
+internal sealed class MetricsInterceptor(HubMetrics metrics) : SaveChangesInterceptor
 {
     private readonly ConditionalWeakTable<DbContext, Pending> _pending = [];
 
@@ -94,16 +94,7 @@ internal sealed class MetricsInterceptor(HubMetrics metrics, ILogger<MetricsInte
         }
 
         _pending.Remove(context);
-        try
-        {
-            metrics.Committed(pending.Signals, pending.Decisions, pending.Acknowledgements);
-        }
-        catch (Exception ex)
-        {
-            // After the commit: a failing metric listener must not make a committed save look failed (its caller
-            // would answer an error, or the group commit write the rows again).
-            logger.LogError(ex, "Recording the metrics of a committed save failed");
-        }
+        metrics.Committed(pending.Signals, pending.Decisions, pending.Acknowledgements); // never throws (HubMetrics)
     }
 
     private void Forget(DbContext? context)
