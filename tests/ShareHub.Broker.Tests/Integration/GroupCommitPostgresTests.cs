@@ -75,6 +75,7 @@ public sealed class GroupCommitPostgresTests
 
         Assert.Contains(entries, e => e.Kind == AuditKinds.CaseReferenceRefused);
         Assert.Equal(Enumerable.Range(1, entries.Count).Select(i => (long)i), entries.Select(e => e.Sequence));
+        Assert.Equal(entries.Select(e => e.Id).Order(), entries.Select(e => e.Id)); // keys grow with the chain (audit list pages by afterId)
         var verification = await Fg(hub).VerifyAsync();
         Assert.True(verification.Valid, verification.Problem);
         Assert.True(verification.Entries >= entries.Count);
@@ -83,6 +84,43 @@ public sealed class GroupCommitPostgresTests
         var status = await client.GetFromJsonAsync<SignalStatusResponse>($"/api/v1/signals/{accepted[0].SignalId}", Signals.Json);
         Assert.Equal("acknowledged", status!.Recipients.Single(r => r.Recipient == Signals.Riec).DeliveryState);
         Assert.Equal("refused", status.Recipients.Single(r => r.Recipient == Signals.Fiod).DeliveryState);
+    }
+
+    [Fact]
+    public async Task TwoInstancesWritingInTurn_OnPostgres_EachNoticesTheHeadTheOtherMoved_AndTheChainStaysOne()
+    {
+        await using var servers = await RealServers.CreateAsync();
+        await using var first = new HubFactory(Settings(servers, dispatch: false));
+        await using var second = new HubFactory(Settings(servers, dispatch: false));
+        var clients = new[] { first.ClientFor(Signals.Gemeente), second.ClientFor(Signals.Gemeente) };
+
+        // In turn: every group is written after the other instance moved the head past what this one last wrote, so
+        // each must find that out in the database (and write again after the head as it is), never link to a stale one.
+        var accepted = new List<SubmitSignalResponse>();
+        for (var i = 0; i < 12; i++)
+        {
+            accepted.Add(await clients[i % 2].SubmitAcceptedAsync(Signals.KvkSignal(Signals.Riec, Signals.Fiod)));
+        }
+
+        // Then both at once: their groups queue on the head's row lock.
+        accepted.AddRange(await Task.WhenAll(Enumerable.Range(0, 40).Select(i => clients[i % 2].SubmitAcceptedAsync(Signals.KvkSignal(Signals.Riec)))));
+
+        var entries = await first.WithDbAsync(db => db.AuditEntries.AsNoTracking().OrderBy(a => a.Sequence).ToListAsync());
+        Assert.Equal(Enumerable.Range(1, entries.Count).Select(i => (long)i), entries.Select(e => e.Sequence));
+        Assert.Equal(entries.Select(e => e.Id).Order(), entries.Select(e => e.Id));
+        Assert.Equal(entries.Count, await first.WithDbAsync(db => db.Set<Audit.AuditChainHead>().Select(h => h.Sequence).SingleAsync()));
+
+        // Each answer names the decision entry as stored, and the outbox row refers to that same entry.
+        var outbox = await first.WithDbAsync(db => db.Outbox.AsNoTracking().ToDictionaryAsync(o => o.DeliveryId));
+        foreach (var decision in accepted.Select(a => a.Decisions.Single(d => d.Permitted)))
+        {
+            var entry = entries.Single(e => e.Id == decision.AuditEntryId);
+            Assert.Equal((AuditKinds.Decision, decision.DeliveryId), (entry.Kind, entry.DeliveryId));
+            Assert.Equal(entry.Id, outbox[decision.DeliveryId!.Value].AuditEntryId);
+        }
+
+        var verification = await Fg(first).VerifyAsync();
+        Assert.True(verification.Valid, verification.Problem);
     }
 
     [Fact]
