@@ -69,9 +69,7 @@ public static class AuditModel
             e.Property(a => a.ForeignOperation).HasMaxLength(64);
             e.Property(a => a.ProcessingActivityId).HasMaxLength(256);
             e.Property(a => a.Kind).HasMaxLength(32);
-            e.HasIndex(a => a.RecordedAt);
-            e.HasIndex(a => a.Provider);
-            e.HasIndex(a => a.Recipient);
+            e.HasIndex(a => a.RecordedAt); // period searches and exports
             if (isSqlite)
             {
                 // SQLite has no date type: stored as sortable integers so period searches translate to SQL.

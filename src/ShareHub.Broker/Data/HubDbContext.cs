@@ -88,9 +88,16 @@ public abstract class HubDbContext : DbContext
             e.Property(a => a.RuleId).HasMaxLength(128);
             e.Property(a => a.PolicyVersion).HasMaxLength(64);
             e.Property(a => a.TraceId).HasMaxLength(32);
+            // Every index costs each appended entry a write inside the group commit, so there is one per query that
+            // needs it (docs/architecture.md, "Indexes"): a signal's entries (status, idempotent replay, case
+            // workflow), a subject's (AVG art. 15), a case's history — only entries with a case reference are in that
+            // one. No index on DeliveryId (no query looks entries up by it) nor on Provider/Recipient: the organisation
+            // filter, Provider = x OR Recipient = x OR ActorOrganisation = x, could use them only together with a
+            // third on ActorOrganisation, and walks the chain order (the Sequence index) instead.
             e.HasIndex(a => a.SignalId);
-            e.HasIndex(a => a.DeliveryId);
             e.HasIndex(a => a.SubjectPseudonym);
+            e.HasIndex(a => a.CaseReference)
+                .HasFilter(Database.IsSqlServer() ? "[CaseReference] IS NOT NULL" : "\"CaseReference\" IS NOT NULL");
         });
 
         modelBuilder.Entity<OutboxMessage>(e =>
@@ -102,7 +109,10 @@ public abstract class HubDbContext : DbContext
             e.Property(o => o.MessageType).HasMaxLength(32);
             e.HasIndex(o => o.DeliveryId).IsUnique();
             e.HasIndex(o => o.SignalId);
-            e.HasIndex(o => o.CaseId);
+            // Only case events and questions have a CaseId (the purge of a closed case looks for them): signal
+            // deliveries stay out of this index, on insert and again on the dispatched mark.
+            e.HasIndex(o => o.CaseId)
+                .HasFilter(Database.IsSqlServer() ? "[CaseId] IS NOT NULL" : "\"CaseId\" IS NOT NULL");
             // The rows still to publish, in outbox order: the sweep's claim reads this index and stops after one batch.
             // A plain index on DispatchedAt would hold every row ever marked (each update adds an entry; the old one
             // stays until VACUUM), and bitmap scans of its NULL range read all of them on every sweep.

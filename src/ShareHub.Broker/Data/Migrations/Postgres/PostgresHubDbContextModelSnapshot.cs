@@ -432,11 +432,8 @@ namespace ShareHub.Broker.Data.Migrations.Postgres
 
                     b.HasKey("Id");
 
-                    b.HasIndex("DeliveryId");
-
-                    b.HasIndex("Provider");
-
-                    b.HasIndex("Recipient");
+                    b.HasIndex("CaseReference")
+                        .HasFilter("\"CaseReference\" IS NOT NULL");
 
                     b.HasIndex("RecordedAt");
 
@@ -659,7 +656,8 @@ namespace ShareHub.Broker.Data.Migrations.Postgres
 
                     b.HasIndex("AuditEntryId");
 
-                    b.HasIndex("CaseId");
+                    b.HasIndex("CaseId")
+                        .HasFilter("\"CaseId\" IS NOT NULL");
 
                     b.HasIndex("DeliveryId")
                         .IsUnique();

@@ -435,11 +435,8 @@ namespace ShareHub.Broker.Data.Migrations.SqlServer
 
                     b.HasKey("Id");
 
-                    b.HasIndex("DeliveryId");
-
-                    b.HasIndex("Provider");
-
-                    b.HasIndex("Recipient");
+                    b.HasIndex("CaseReference")
+                        .HasFilter("[CaseReference] IS NOT NULL");
 
                     b.HasIndex("RecordedAt");
 
@@ -662,7 +659,8 @@ namespace ShareHub.Broker.Data.Migrations.SqlServer
 
                     b.HasIndex("AuditEntryId");
 
-                    b.HasIndex("CaseId");
+                    b.HasIndex("CaseId")
+                        .HasFilter("[CaseId] IS NOT NULL");
 
                     b.HasIndex("DeliveryId")
                         .IsUnique();

@@ -423,11 +423,8 @@ namespace ShareHub.Broker.Data.Migrations.Sqlite
 
                     b.HasKey("Id");
 
-                    b.HasIndex("DeliveryId");
-
-                    b.HasIndex("Provider");
-
-                    b.HasIndex("Recipient");
+                    b.HasIndex("CaseReference")
+                        .HasFilter("\"CaseReference\" IS NOT NULL");
 
                     b.HasIndex("RecordedAt");
 
@@ -648,7 +645,8 @@ namespace ShareHub.Broker.Data.Migrations.Sqlite
 
                     b.HasIndex("AuditEntryId");
 
-                    b.HasIndex("CaseId");
+                    b.HasIndex("CaseId")
+                        .HasFilter("\"CaseId\" IS NOT NULL");
 
                     b.HasIndex("DeliveryId")
                         .IsUnique();
