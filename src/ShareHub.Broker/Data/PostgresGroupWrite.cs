@@ -40,7 +40,7 @@ namespace ShareHub.Broker.Data;
 /// <para>Called by one committer at a time (<see cref="GroupCommitWriter"/>); the remembered head is only a guess that
 /// the database checks, so a concurrent caller could cost a retry, never a broken chain.</para>
 /// </remarks>
-public sealed class PostgresGroupWrite(AuditChainInterceptor chain, ILogger<PostgresGroupWrite> logger)
+public sealed class PostgresGroupWrite(AuditChainInterceptor chain)
 {
     private readonly ConcurrentDictionary<Type, Table> _tables = new();
 
@@ -94,11 +94,13 @@ public sealed class PostgresGroupWrite(AuditChainInterceptor chain, ILogger<Post
         await using var write = new NpgsqlBatch(connection);
         write.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN ISOLATION LEVEL READ COMMITTED"));
         // The head's row lock first, held until COMMIT: writers queue here, so sequence order is commit order. The
-        // UPDATE waits for a writer holding the lock and then sees the head that writer left (READ COMMITTED re-reads
-        // an updated row); if that is not the head this group was linked to, "Sequence" would become NULL and the
-        // statement fails: PostgreSQL skips the rest of the batch, COMMIT included.
+        // statement waits for a writer holding the lock and then sees the head that writer left; if that is not the
+        // head this group was linked to, "Sequence" would become NULL and the statement fails (NOT NULL): PostgreSQL
+        // skips the rest of the batch, COMMIT included. (A head row deleted by hand is put back where the group leaves
+        // the chain; the old way would restart the chain at 0 and collide with the stored entries.)
         var move = new NpgsqlBatchCommand(
-            "UPDATE audit_chain_head SET \"Sequence\" = CASE WHEN \"Sequence\" = $1 AND \"Hash\" = $2 THEN $3 END, \"Hash\" = $4 WHERE \"Id\" = 1");
+            "INSERT INTO audit_chain_head AS h (\"Id\", \"Sequence\", \"Hash\") VALUES (1, $3, $4) ON CONFLICT (\"Id\") DO UPDATE "
+            + "SET \"Sequence\" = CASE WHEN h.\"Sequence\" = $1 AND h.\"Hash\" = $2 THEN EXCLUDED.\"Sequence\" END, \"Hash\" = EXCLUDED.\"Hash\"");
         move.Parameters.Add(new NpgsqlParameter { Value = known.Sequence });
         move.Parameters.Add(new NpgsqlParameter { Value = known.Hash });
         move.Parameters.Add(new NpgsqlParameter { Value = sequence });
@@ -115,15 +117,6 @@ public sealed class PostgresGroupWrite(AuditChainInterceptor chain, ILogger<Post
             await RollBackAsync(connection).ConfigureAwait(false);
             _head = null;
             return false;
-        }
-
-        if (move.RecordsAffected != 1)
-        {
-            // The head row was deleted by hand (the migrations create it); the entries are linked correctly, but no
-            // other writer can continue the chain. Reading the head under the lock next time makes that visible.
-            logger.LogCritical("The audit chain head row is missing: entries {First}–{Last} were written after a head that is no longer stored", known.Sequence + 1, sequence);
-            _head = null;
-            return true;
         }
 
         _head = new ChainHead(sequence, hash);

@@ -124,6 +124,25 @@ public sealed class GroupCommitPostgresTests
     }
 
     [Fact]
+    public async Task ChainHeadRowDeletedByHand_OnPostgres_IsPutBackByTheNextGroup_WhereTheChainEnds()
+    {
+        await using var servers = await RealServers.CreateAsync();
+        await using var hub = new HubFactory(Settings(servers, dispatch: false));
+        var client = hub.ClientFor(Signals.Gemeente);
+        await client.SubmitAcceptedAsync(Signals.KvkSignal(Signals.Riec)); // the writer now knows the head
+        await servers.ScalarAsync<int>("DELETE FROM audit_chain_head; SELECT 0");
+
+        await client.SubmitAcceptedAsync(Signals.KvkSignal(Signals.Riec));
+
+        var last = await hub.WithDbAsync(db => db.AuditEntries.AsNoTracking().OrderBy(a => a.Sequence).LastAsync());
+        var head = await hub.WithDbAsync(db => db.Set<Audit.AuditChainHead>().AsNoTracking().SingleAsync());
+        Assert.Equal(last.Sequence, head.Sequence);
+        Assert.Equal(last.Hash, head.Hash);
+        var verification = await Fg(hub).VerifyAsync();
+        Assert.True(verification.Valid, verification.Problem);
+    }
+
+    [Fact]
     public async Task StoredSignal_OnPostgres_HoldsEveryValueOfTheSubmission()
     {
         await using var servers = await RealServers.CreateAsync();
