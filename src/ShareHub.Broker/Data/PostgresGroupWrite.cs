@@ -277,10 +277,8 @@ public sealed class PostgresGroupWrite(AuditChainInterceptor chain)
             }
 
             _key = ServerKey(type);
-            if (_key is not null)
-            {
-                _identity = RowIdentity(type).GetGetter();
-            }
+            var rowIdentity = _key is null ? null : RowIdentity(type);
+            _identity = rowIdentity?.GetGetter();
 
             var columns = new List<Column>();
             var references = new List<(System.Reflection.PropertyInfo, IClrPropertyGetter, IClrPropertyGetter)>();
@@ -293,7 +291,9 @@ public sealed class PostgresGroupWrite(AuditChainInterceptor chain)
                 {
                     var principal = reference.PrincipalEntityType;
                     var principalTable = StoreObjectIdentifier.Table(principal.GetTableName()!, principal.GetSchema());
+                    var principalKey = ServerKey(principal)!;
                     var identity = RowIdentity(principal);
+                    var identityGetter = identity.GetGetter();
                     var navigation = reference.DependentToPrincipal
                         ?? throw new InvalidOperationException($"{type.DisplayName()}.{property.Name} needs a navigation to {principal.DisplayName()} for the group commit to find its key.");
                     var principalGetter = navigation.GetGetter();
@@ -302,10 +302,10 @@ public sealed class PostgresGroupWrite(AuditChainInterceptor chain)
                         name,
                         identity.GetColumnType(principalTable),
                         row => principalGetter.GetClrValue(row) is { } target
-                            ? identity.GetGetter().GetClrValue(target)
+                            ? identityGetter.GetClrValue(target)
                             : throw new InvalidOperationException($"A {type.DisplayName()} in a group commit must carry its {navigation.Name}."),
-                        column => $"(SELECT p.{Quote(ServerKey(principal)!.GetColumnName(principalTable)!)} FROM {Quote(principalTable.Name)} AS p WHERE p.{Quote(identity.GetColumnName(principalTable)!)} = {column})"));
-                    references.Add((property.PropertyInfo!, principalGetter, ServerKey(principal)!.GetGetter()));
+                        column => $"(SELECT p.{Quote(principalKey.GetColumnName(principalTable)!)} FROM {Quote(principalTable.Name)} AS p WHERE p.{Quote(identity.GetColumnName(principalTable)!)} = {column})"));
+                    references.Add((property.PropertyInfo!, principalGetter, principalKey.GetGetter()));
                 }
                 else
                 {
@@ -320,7 +320,7 @@ public sealed class PostgresGroupWrite(AuditChainInterceptor chain)
             var aliases = string.Join(", ", _columns.Select((_, i) => $"c{i}"));
             var values = string.Join(", ", _columns.Select((c, i) => c.Select($"u.c{i}")));
             _sql = $"INSERT INTO {Quote(table.Name)} ({names}) SELECT {values} FROM unnest({arrays}) AS u({aliases})"
-                + (_key is null ? string.Empty : $" RETURNING {Quote(_key.GetColumnName(table)!)}, {Quote(RowIdentity(type).GetColumnName(table)!)}");
+                + (_key is null ? string.Empty : $" RETURNING {Quote(_key.GetColumnName(table)!)}, {Quote(rowIdentity!.GetColumnName(table)!)}");
         }
 
         /// <summary>Whether the INSERT returns the keys the server drew (key, unique column).</summary>
