@@ -27,15 +27,22 @@ public sealed class PartnerOptions
     public IReadOnlyList<TimeSpan> RetryIntervals { get; set; } = [TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5)];
 
     /// <summary>
-    /// Deliveries in flight at once — handled concurrently by your <see cref="IDeliveryHandler"/> (which must be
-    /// thread-safe) and acknowledged together: the acknowledgements due while one request is under way go in the
-    /// next. A delivery's slot is held until the hub recorded its acknowledgement (a transaction at the hub, tens of
-    /// milliseconds under load), so this bounds a partner's throughput at about PrefetchCount per acknowledgement
-    /// round trip. 64 (was 16 when every acknowledgement was its own request): with 16 the partner fell behind a
-    /// busy hub by seconds; with 64 it keeps pace (docs/architecture.md). Lower it if your handler cannot bear the
-    /// concurrency.
+    /// Deliveries taken off the queue and not yet acked on it (AMQP <c>basic.qos</c> prefetch): being handled, or
+    /// handled and waiting for the hub to record their acknowledgement. A delivery keeps its place until the hub
+    /// committed the acknowledgement (a transaction at the hub, tens to hundreds of milliseconds when the hub is busy
+    /// with batch submissions), so this bounds a partner's throughput at about PrefetchCount per acknowledgement round
+    /// trip; the acknowledgements due while one request is under way go together in the next (up to 500). 512: with
+    /// 64 a partner fell behind a hub taking batches of 20 by half a minute (docs/architecture.md). The messages wait
+    /// in your process's memory (about 1 kB each) and are not offered to your other instances meanwhile.
     /// </summary>
-    public ushort PrefetchCount { get; set; } = 64;
+    public ushort PrefetchCount { get; set; } = 512;
+
+    /// <summary>
+    /// Calls of your <see cref="IDeliveryHandler"/> at once (it must be thread-safe): the concurrency your code must
+    /// bear. A handled delivery waiting for the hub's acknowledgement no longer holds a call. At most
+    /// <see cref="PrefetchCount"/>. Lower it if your handler cannot bear the concurrency.
+    /// </summary>
+    public ushort HandlerConcurrency { get; set; } = 64;
 }
 
 /// <summary>Registers a partner's delivery consumer.</summary>

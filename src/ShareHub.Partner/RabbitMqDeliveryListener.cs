@@ -24,6 +24,9 @@ public sealed class RabbitMqDeliveryListener : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
+
+    /// <summary>Handled deliveries whose acknowledgement is under way (<see cref="AcknowledgeAsync"/>).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Task, byte> _acknowledging = new();
     private IConnection? _connection;
     private IChannel? _channel;
 
@@ -65,11 +68,13 @@ public sealed class RabbitMqDeliveryListener : IAsyncDisposable
             AutomaticRecoveryEnabled = true,
             // The hub's topology is not ours to recover: only consumers are re-established after a reconnect.
             TopologyRecoveryEnabled = true,
-            // Up to PrefetchCount deliveries are processed and acknowledged at once (the inbox claims each id
-            // atomically, so a redelivery racing its original is still processed once). One at a time, the hub's
-            // acknowledgement round trip would cap a partner at a few dozen deliveries per second; concurrently, the
-            // acknowledgements due during one round trip share the next request (HttpAcknowledgement).
-            ConsumerDispatchConcurrency = _options.PrefetchCount,
+            // HandlerConcurrency deliveries are handled at once (the inbox claims each id atomically, so a redelivery
+            // racing its original is still handled once). A handled delivery then waits for the hub to record its
+            // acknowledgement outside the dispatcher (AcknowledgeAsync), still counting against the prefetch: one at
+            // a time, the acknowledgement round trip would cap a partner at a few dozen deliveries per second;
+            // concurrently, the acknowledgements due during one round trip share the next request
+            // (HttpAcknowledgement).
+            ConsumerDispatchConcurrency = Math.Max((ushort)1, Math.Min(_options.HandlerConcurrency, _options.PrefetchCount)),
         };
         _connection = await factory.CreateConnectionAsync(cancellationToken).ConfigureAwait(false);
         _channel = await _connection.CreateChannelAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -106,19 +111,57 @@ public sealed class RabbitMqDeliveryListener : IAsyncDisposable
             return;
         }
 
+        // The handler's call is done: the acknowledgement is awaited outside the consumer dispatcher, so the next
+        // delivery is handled meanwhile. The delivery stays unacked on the queue (and counts against the prefetch)
+        // until the hub recorded it; if this process dies first, RabbitMQ redelivers it and the inbox absorbs it.
+        Track(AcknowledgeAsync(channel, message.DeliveryTag, deliveryId.Value, token));
+    }
+
+    /// <summary>Tells the hub, then acks on the queue; requeues after a pause if the hub did not take it. Never throws.</summary>
+    private async Task AcknowledgeAsync(IChannel channel, ulong deliveryTag, Guid deliveryId, CancellationToken token)
+    {
         try
         {
-            await _acknowledge(deliveryId.Value, token).ConfigureAwait(false);
-            await channel.BasicAckAsync(message.DeliveryTag, multiple: false, CancellationToken.None).ConfigureAwait(false);
+            await _acknowledge(deliveryId, token).ConfigureAwait(false);
+            await channel.BasicAckAsync(deliveryTag, multiple: false, CancellationToken.None).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is not OperationCanceledException || !token.IsCancellationRequested)
+        catch (Exception) when (token.IsCancellationRequested)
+        {
+            // Stopping: the channel closes and RabbitMQ requeues every delivery not acked on it.
+        }
+        catch (Exception ex)
         {
             // The hub did not take the acknowledgement (unreachable?): requeue after a pause; the inbox absorbs the
             // redelivery and the acknowledgement is tried again.
             _logger.LogWarning(ex, "Acknowledging delivery {DeliveryId} failed; it is requeued", deliveryId);
-            await Task.Delay(_options.RetryIntervals.LastOrDefault(TimeSpan.FromSeconds(1)), _time, CancellationToken.None).ConfigureAwait(false);
-            await channel.BasicNackAsync(message.DeliveryTag, multiple: false, requeue: true, CancellationToken.None).ConfigureAwait(false);
+            try
+            {
+                await Task.Delay(_options.RetryIntervals.LastOrDefault(TimeSpan.FromSeconds(1)), _time, token).ConfigureAwait(false);
+                await channel.BasicNackAsync(deliveryTag, multiple: false, requeue: true, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception nack) when (nack is not OperationCanceledException || !token.IsCancellationRequested)
+            {
+                // The channel is gone (connection lost): RabbitMQ requeues the delivery itself.
+                _logger.LogWarning(nack, "Requeueing delivery {DeliveryId} failed; RabbitMQ requeues it when the channel closes", deliveryId);
+            }
+            catch (OperationCanceledException)
+            {
+                // Stopping during the pause: the closing channel requeues it.
+            }
         }
+    }
+
+    /// <summary>Keeps <paramref name="acknowledging"/> until it completes, so that <see cref="DisposeAsync"/> can wait for it.</summary>
+    private void Track(Task acknowledging)
+    {
+        if (acknowledging.IsCompleted)
+        {
+            return;
+        }
+
+        _acknowledging.TryAdd(acknowledging, 0);
+        _ = acknowledging.ContinueWith(static (done, state) => ((System.Collections.Concurrent.ConcurrentDictionary<Task, byte>)state!).TryRemove(done, out _),
+            _acknowledging, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     private async Task ProcessWithRetriesAsync(Guid deliveryId, Func<CancellationToken, Task> process, CancellationToken cancellationToken)
@@ -164,6 +207,9 @@ public sealed class RabbitMqDeliveryListener : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
+        // Acknowledgements under way end at once when cancelled (none throws); deliveries they leave unacked are
+        // requeued by RabbitMQ when the channel closes.
+        await Task.WhenAll(_acknowledging.Keys).ConfigureAwait(false);
         if (_channel is not null)
         {
             await _channel.CloseAsync().ConfigureAwait(false);
