@@ -195,6 +195,9 @@ internal sealed class AcknowledgementRecorder(HubDbContext db, GroupCommitWriter
     {
         internal override string Kind => "acknowledgements";
 
+        /// <inheritdoc />
+        internal override bool Urgent => true;
+
         public List<Acknowledgement> Acknowledgements { get; } = [];
 
         public List<AuditEntry> Entries { get; } = [];

@@ -40,6 +40,9 @@ public sealed class GroupCommitWriter(
     internal const int MaxGroupRows = 512;
 
     private readonly ConcurrentQueue<Pending> _queue = new();
+
+    /// <summary>Units written ahead of those in <see cref="_queue"/> (<see cref="WriteUnit.Urgent"/>).</summary>
+    private readonly ConcurrentQueue<Pending> _urgent = new();
     private readonly SemaphoreSlim _committer = new(1, 1);
 
     /// <summary>
@@ -64,7 +67,7 @@ public sealed class GroupCommitWriter(
         }
 
         var pending = new Pending(unit);
-        _queue.Enqueue(pending);
+        (unit.Urgent ? _urgent : _queue).Enqueue(pending);
 
         var leading = false;
         try
@@ -85,7 +88,8 @@ public sealed class GroupCommitWriter(
         {
             try
             {
-                // Everything queued before this caller is committed before (or with) its own unit.
+                // Everything queued before this caller is committed before (or with) its own unit — and urgent
+                // units queued meanwhile too.
                 while (!pending.Completion.Task.IsCompleted && Drain() is { Count: > 0 } group)
                 {
                     await WriteDetachedAsync(group).ConfigureAwait(false);
@@ -104,7 +108,8 @@ public sealed class GroupCommitWriter(
     {
         var group = new List<Pending>();
         var rows = 0;
-        while (rows < MaxGroupRows && _queue.TryDequeue(out var pending))
+        // Urgent units first, then the rest in arrival order.
+        while (rows < MaxGroupRows && (_urgent.TryDequeue(out var pending) || _queue.TryDequeue(out pending)))
         {
             if (pending.TryTake())
             {
@@ -263,6 +268,15 @@ public abstract class WriteUnit
 
     /// <summary>Rows the unit writes (bounds a group's size).</summary>
     internal abstract int Rows { get; }
+
+    /// <summary>
+    /// Written ahead of the units queued before it: the bookkeeping of deliveries already committed (dispatched marks,
+    /// acknowledgements), which someone waits on to go on — the dispatcher to publish its next batch, a partner to
+    /// take its next deliveries. Behind a queue of batch submissions (up to a second of groups on two cores) both fell
+    /// behind the intake by a minute. Such units are small and bounded by the deliveries already committed, so they
+    /// cannot starve the intake.
+    /// </summary>
+    internal virtual bool Urgent => false;
 
     /// <summary>The audit entries the unit appends (their trace context is captured from the caller).</summary>
     internal abstract IEnumerable<AuditEntry> AuditEntries { get; }
