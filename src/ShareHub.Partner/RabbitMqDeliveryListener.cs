@@ -74,7 +74,8 @@ public sealed class RabbitMqDeliveryListener : IAsyncDisposable
             // a time, the acknowledgement round trip would cap a partner at a few dozen deliveries per second;
             // concurrently, the acknowledgements due during one round trip share the next request
             // (HttpAcknowledgement).
-            ConsumerDispatchConcurrency = Math.Max((ushort)1, Math.Min(_options.HandlerConcurrency, _options.PrefetchCount)),
+            // (A prefetch of 0 is AMQP's "unlimited".)
+            ConsumerDispatchConcurrency = Math.Max((ushort)1, _options.PrefetchCount == 0 ? _options.HandlerConcurrency : Math.Min(_options.HandlerConcurrency, _options.PrefetchCount)),
         };
         _connection = await factory.CreateConnectionAsync(cancellationToken).ConfigureAwait(false);
         _channel = await _connection.CreateChannelAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
