@@ -190,26 +190,36 @@ public sealed class HubTokenClient : IDisposable
         _lock.Dispose();
     }
 
+    /// <summary>
+    /// The client's private key: RSA (PKCS#1 "RSA PRIVATE KEY" or PKCS#8 "PRIVATE KEY") or EC (SEC 1 "EC PRIVATE KEY" or
+    /// PKCS#8). A PKCS#8 label does not say which, so RSA is tried first; anything else is a clear error.
+    /// </summary>
     private static AsymmetricAlgorithm LoadKey(string pem)
     {
-        if (pem.Contains("EC PRIVATE KEY", StringComparison.Ordinal))
-        {
-            var ec = ECDsa.Create();
-            ec.ImportFromPem(pem);
-            return ec;
-        }
-
-        try
+        if (!pem.Contains("EC PRIVATE KEY", StringComparison.Ordinal))
         {
             var rsa = RSA.Create();
-            rsa.ImportFromPem(pem);
-            return rsa;
+            try
+            {
+                rsa.ImportFromPem(pem);
+                return rsa;
+            }
+            catch (Exception e) when (e is ArgumentException or CryptographicException)
+            {
+                rsa.Dispose();
+            }
         }
-        catch (ArgumentException)
+
+        var ec = ECDsa.Create();
+        try
         {
-            var ec = ECDsa.Create();
             ec.ImportFromPem(pem);
             return ec;
+        }
+        catch (Exception e) when (e is ArgumentException or CryptographicException)
+        {
+            ec.Dispose();
+            throw new ArgumentException("The private key is not an RSA or EC private key in PEM form.", "credentials", e);
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Security.Cryptography;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
@@ -7,6 +8,7 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.Tokens;
 using OpenIddict.Abstractions;
 using OpenIddict.Server;
 using OpenIddict.Validation.AspNetCore;
@@ -60,9 +62,12 @@ public static class IdentityExtensions
                 }
 
                 // Access tokens are signed JWTs (RFC 9068 style), not encrypted: the hub validates them locally and
-                // partners need not read them. The encryption key only protects token types this hub never issues.
+                // partners need not read them. OpenIddict still demands an encryption key; it would only protect token
+                // types this hub never issues (codes, refresh tokens), so it is an ephemeral AES-256 key-wrap key
+                // (A256KW, RFC 7518 §4.4) — not OpenIddict's default 4096-bit RSA key, which costs seconds of CPU at
+                // every start for nothing.
                 server.DisableAccessTokenEncryption();
-                server.AddEphemeralEncryptionKey();
+                server.AddEphemeralEncryptionKey(SecurityAlgorithms.Aes256KW);
                 if (identity.SigningKeysPath is { Length: > 0 } keys && Directory.Exists(keys))
                 {
                     foreach (var key in SigningKeys.Load(keys))
@@ -72,7 +77,10 @@ public static class IdentityExtensions
                 }
                 else if (development)
                 {
-                    server.AddEphemeralSigningKey();
+                    // Development only, with no key directory: an ephemeral key of this host, gone when it stops. ES256
+                    // on P-256 (RFC 7518 §3.4; about as strong as 3072-bit RSA, NIST SP 800-57) rather than OpenIddict's
+                    // default ephemeral 4096-bit RSA key: made in a millisecond instead of seconds of CPU at every start. Outside Development the keys come from ShareHub:Identity:SigningKeysPath (RSA, RS256).
+                    server.AddSigningKey(new ECDsaSecurityKey(ECDsa.Create(ECCurve.NamedCurves.nistP256)));
                 }
 
                 server.AddEventHandler<OpenIddictServerEvents.ApplyTokenResponseContext>(handler =>

@@ -192,25 +192,57 @@ public sealed class PartnerClientRegistry(
         return new PartnerClientInfo(clientId, organisation, roles, scopes);
     }
 
-    /// <summary>Converts a PEM public key (RSA or EC; a private key's public half is taken) to a signing JWK.</summary>
+    /// <summary>
+    /// Converts a PEM public key (a private key's public half is taken) to a signing JWK: RSA of at least 2048 bits
+    /// (RS256, RFC 7518 §3.3) or EC on P-256 (ES256, §3.4), what the partner SDK signs with. A "PUBLIC KEY" or
+    /// "PRIVATE KEY" label does not say which algorithm, so RSA is tried first. Anything else is an
+    /// <see cref="ArgumentException"/>.
+    /// </summary>
     public static JsonWebKey PublicJsonWebKey(string pem)
     {
         JsonWebKey jwk;
-        try
+        using var rsa = RSA.Create();
+        using var ec = ECDsa.Create();
+        if (TryImport(rsa, pem))
         {
-            using var rsa = RSA.Create();
-            rsa.ImportFromPem(pem);
+            if (rsa.KeySize < 2048)
+            {
+                throw new ArgumentException($"The client's RSA key has {rsa.KeySize} bits; RS256 needs at least 2048 (RFC 7518 §3.3).", nameof(pem));
+            }
+
             jwk = JsonWebKeyConverter.ConvertFromRSASecurityKey(new RsaSecurityKey(rsa.ExportParameters(includePrivateParameters: false)));
         }
-        catch (ArgumentException)
+        else if (TryImport(ec, pem))
         {
-            using var ec = ECDsa.Create();
-            ec.ImportFromPem(pem);
-            jwk = JsonWebKeyConverter.ConvertFromECDsaSecurityKey(new ECDsaSecurityKey(ECDsa.Create(ec.ExportParameters(includePrivateParameters: false))));
+            var parameters = ec.ExportParameters(includePrivateParameters: false);
+            if (parameters.Curve.Oid.Value != ECCurve.NamedCurves.nistP256.Oid.Value)
+            {
+                throw new ArgumentException($"The client's EC key is on curve {parameters.Curve.Oid.FriendlyName ?? parameters.Curve.Oid.Value}; ES256 needs P-256 (RFC 7518 §3.4).", nameof(pem));
+            }
+
+            using var publicHalf = ECDsa.Create(parameters);
+            jwk = JsonWebKeyConverter.ConvertFromECDsaSecurityKey(new ECDsaSecurityKey(publicHalf));
+        }
+        else
+        {
+            throw new ArgumentException("The client key is not an RSA or EC key in PEM form.", nameof(pem));
         }
 
         jwk.Use = JsonWebKeyUseNames.Sig;
         jwk.Kid = Base64UrlEncoder.Encode(jwk.ComputeJwkThumbprint());
         return jwk;
+    }
+
+    private static bool TryImport(AsymmetricAlgorithm key, string pem)
+    {
+        try
+        {
+            key.ImportFromPem(pem);
+            return true;
+        }
+        catch (Exception e) when (e is ArgumentException or CryptographicException)
+        {
+            return false;
+        }
     }
 }

@@ -218,6 +218,75 @@ public sealed class IdentityTests
             registry.RegisterAsync(new PartnerClientRegistration("secret-client", Signals.Fiod, [HubScopes.PartnerSystemRole], null, null, "s3cret"), "test"));
     }
 
+    public static TheoryData<string> ClientKeyFormats => ["rsa-pkcs1", "rsa-pkcs8", "ec-sec1", "ec-pkcs8"];
+
+    [Theory]
+    [MemberData(nameof(ClientKeyFormats))]
+    public async Task ClientKey_RsaOrEc_InEachPemForm_RegistersAndObtainsATokenThatSubmits(string format)
+    {
+        await using var hub = new ComponentHub();
+        using AsymmetricAlgorithm key = format.StartsWith("rsa", StringComparison.Ordinal) ? RSA.Create(2048) : ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var (publicPem, privatePem) = (format, key) switch
+        {
+            ("rsa-pkcs1", RSA rsa) => (rsa.ExportRSAPublicKeyPem(), rsa.ExportRSAPrivateKeyPem()), // "RSA PUBLIC/PRIVATE KEY"
+            ("ec-sec1", ECDsa ec) => (ec.ExportSubjectPublicKeyInfoPem(), ec.ExportECPrivateKeyPem()), // "EC PRIVATE KEY"
+            _ => (key.ExportSubjectPublicKeyInfoPem(), key.ExportPkcs8PrivateKeyPem()), // "PUBLIC KEY" / "PRIVATE KEY": no algorithm in the label
+        };
+        using (var scope = hub.Factory.Services.CreateScope())
+        {
+            await scope.ServiceProvider.GetRequiredService<PartnerClientRegistry>().RegisterAsync(
+                new PartnerClientRegistration($"key-{format}", Signals.Gemeente, [HubScopes.PartnerSystemRole], null, publicPem), "test");
+        }
+
+        var http = hub.Factory.CreateClient();
+        using var tokens = new HubTokenClient(http, new HubClientCredentials { HubUri = http.BaseAddress!, ClientId = $"key-{format}", PrivateKeyPem = privatePem });
+        using var client = WithBearer(hub, await tokens.GetAccessTokenAsync());
+
+        await client.SubmitAcceptedAsync(Signals.KvkSignal());
+    }
+
+    public static TheoryData<string, string> UnusableClientKeys
+    {
+        get
+        {
+            using var small = RSA.Create(1024);
+            using var p384 = ECDsa.Create(ECCurve.NamedCurves.nistP384);
+            return new()
+            {
+                { "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----", "not an RSA or EC key" },
+                { "no PEM at all", "not an RSA or EC key" },
+                { small.ExportSubjectPublicKeyInfoPem(), "1024 bits" },
+                { p384.ExportSubjectPublicKeyInfoPem(), "needs P-256" },
+            };
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(UnusableClientKeys))]
+    public async Task ClientKey_NoKey_ShortRsa_OrAnotherCurve_IsRefusedAtRegistrationWithAClearError(string pem, string reason)
+    {
+        await using var hub = new ComponentHub();
+        using var scope = hub.Factory.Services.CreateScope();
+        var registry = scope.ServiceProvider.GetRequiredService<PartnerClientRegistry>();
+
+        var refused = await Assert.ThrowsAsync<ArgumentException>(() =>
+            registry.RegisterAsync(new PartnerClientRegistration("bad-key", Signals.Fiod, [HubScopes.PartnerSystemRole], null, pem), "test"));
+
+        Assert.Contains(reason, refused.Message, StringComparison.Ordinal);
+        Assert.Null(await scope.ServiceProvider.GetRequiredService<OpenIddict.Abstractions.IOpenIddictApplicationManager>().FindByClientIdAsync("bad-key"));
+    }
+
+    [Fact]
+    public void PartnerSdk_PrivateKeyThatIsNoKey_IsAClearArgumentError()
+    {
+        var credentials = new HubClientCredentials { ClientId = "bad-key", PrivateKeyPem = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----" };
+
+        using var http = new HttpClient();
+        var refused = Assert.Throws<ArgumentException>(() => new HubTokenClient(http, credentials));
+
+        Assert.Contains("not an RSA or EC private key", refused.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("partner-system", "deliveries:read")] // a token without signals:submit
     [InlineData("privacy-officer", null)] // a privacy officer's client may read audit, not submit
