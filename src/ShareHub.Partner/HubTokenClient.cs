@@ -196,30 +196,23 @@ public sealed class HubTokenClient : IDisposable
     /// </summary>
     private static AsymmetricAlgorithm LoadKey(string pem)
     {
-        if (!pem.Contains("EC PRIVATE KEY", StringComparison.Ordinal))
-        {
-            var rsa = RSA.Create();
-            try
-            {
-                rsa.ImportFromPem(pem);
-                return rsa;
-            }
-            catch (Exception e) when (e is ArgumentException or CryptographicException)
-            {
-                rsa.Dispose();
-            }
-        }
+        AsymmetricAlgorithm? key = pem.Contains("EC PRIVATE KEY", StringComparison.Ordinal) ? null : TryImport(RSA.Create(), pem);
+        return key ?? TryImport(ECDsa.Create(), pem)
+            ?? throw new ArgumentException("The private key is not an RSA or EC private key in PEM form.", "credentials");
+    }
 
-        var ec = ECDsa.Create();
+    /// <summary>The key with <paramref name="pem"/> imported, or null (and disposed) when it is not of its kind.</summary>
+    private static AsymmetricAlgorithm? TryImport(AsymmetricAlgorithm key, string pem)
+    {
         try
         {
-            ec.ImportFromPem(pem);
-            return ec;
+            key.ImportFromPem(pem);
+            return key;
         }
         catch (Exception e) when (e is ArgumentException or CryptographicException)
         {
-            ec.Dispose();
-            throw new ArgumentException("The private key is not an RSA or EC private key in PEM form.", "credentials", e);
+            key.Dispose();
+            return null;
         }
     }
 
