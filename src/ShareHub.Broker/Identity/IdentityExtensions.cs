@@ -79,7 +79,8 @@ public static class IdentityExtensions
                 {
                     // Development only, with no key directory: an ephemeral key of this host, gone when it stops. ES256
                     // on P-256 (RFC 7518 §3.4; about as strong as 3072-bit RSA, NIST SP 800-57) rather than OpenIddict's
-                    // default ephemeral 4096-bit RSA key: made in a millisecond instead of seconds of CPU at every start. Outside Development the keys come from ShareHub:Identity:SigningKeysPath (RSA, RS256).
+                    // default ephemeral 4096-bit RSA key: made in a millisecond instead of seconds of CPU at every start.
+                    // Outside Development the keys come from ShareHub:Identity:SigningKeysPath (RSA, RS256).
                     server.AddSigningKey(new ECDsaSecurityKey(ECDsa.Create(ECCurve.NamedCurves.nistP256)));
                 }
 
