@@ -192,12 +192,11 @@ public sealed class HubTokenClient : IDisposable
 
     /// <summary>
     /// The client's private key: RSA (PKCS#1 "RSA PRIVATE KEY" or PKCS#8 "PRIVATE KEY") or EC (SEC 1 "EC PRIVATE KEY" or
-    /// PKCS#8). A PKCS#8 label does not say which, so RSA is tried first; anything else is a clear error.
+    /// PKCS#8). RSA is tried first (a PKCS#8 label does not say which), then EC; anything else is a clear error.
     /// </summary>
     private static AsymmetricAlgorithm LoadKey(string pem)
     {
-        AsymmetricAlgorithm? key = pem.Contains("EC PRIVATE KEY", StringComparison.Ordinal) ? null : TryImport(RSA.Create(), pem);
-        return key ?? TryImport(ECDsa.Create(), pem)
+        return TryImport(RSA.Create(), pem) ?? TryImport(ECDsa.Create(), pem)
             ?? throw new ArgumentException("The private key is not an RSA or EC private key in PEM form.", "credentials");
     }
 
