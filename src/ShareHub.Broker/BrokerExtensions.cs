@@ -121,7 +121,7 @@ public static class BrokerExtensions
         var limit = app.Services.GetRequiredService<IOptions<ShareHubOptions>>().Value.MaxPayloadBytes + (64L * 1024);
         app.UseMiddleware<RequestBodyLimitMiddleware>(limit);
         app.UseHubSecurityHeaders();
-        app.UseAuthentication();
+        app.UseHubAuthentication();
         app.UseRateLimiter();
         app.UseAuthorization();
         return app;

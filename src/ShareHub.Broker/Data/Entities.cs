@@ -236,6 +236,13 @@ public sealed class OutboxMessage
     /// <summary>When the row was written.</summary>
     public DateTimeOffset CreatedAt { get; set; }
 
+    /// <summary>
+    /// The signal delivery that <see cref="MessageJson"/> was serialised from, on rows the intake built in this process;
+    /// null on rows read from the database. Not stored (EF Core maps public properties only): the dispatcher publishes
+    /// it as it is instead of parsing the JSON back.
+    /// </summary>
+    internal Contracts.DeliverSignal? Built { get; init; }
+
     /// <summary>When the bus confirmed the publish; null while pending.</summary>
     public DateTimeOffset? DispatchedAt { get; set; }
 

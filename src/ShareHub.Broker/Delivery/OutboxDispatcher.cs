@@ -331,8 +331,9 @@ public sealed class OutboxDispatcher(
         using var dispatch = Observability.DeliveryTracing.StartDispatch(row);
         try
         {
-            // Signal deliveries and case events travel the same way; the audit entry id is known only after commit.
-            object message = row.MessageType switch
+            // Signal deliveries and case events travel the same way; the audit entry id is known only after commit. A row
+            // the intake handed over carries the delivery its JSON was made from: no need to parse that back.
+            object message = row.Built is { } built ? built with { AuditEntryId = row.AuditEntryId } : row.MessageType switch
             {
                 OutboxMessageTypes.CaseEvent => (JsonSerializer.Deserialize<DeliverCaseEvent>(row.MessageJson)
                     ?? throw new InvalidOperationException($"Outbox row {row.Id} holds no message.")) with { AuditEntryId = row.AuditEntryId },

@@ -130,6 +130,7 @@ public sealed class SignalIntake(PolicyStore policies, PartnershipKey key, TimeP
                     Recipient = recipient,
                     AuditEntry = audit,
                     MessageJson = JsonSerializer.Serialize(message),
+                    Built = message,
                     CreatedAt = now,
                 });
             }

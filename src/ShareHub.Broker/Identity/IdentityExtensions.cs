@@ -130,6 +130,9 @@ public static class IdentityExtensions
             authentication.AddScheme<AuthenticationSchemeOptions, NoAuthenticationHandler>(DevelopmentAuthenticationHandler.SchemeName, null);
         }
 
+        // OpenIddict's server sees only requests outside the hub's API (UseHubAuthentication).
+        services.AddServerRequestScope();
+
         services.AddAuthorizationBuilder()
             .AddPolicy(HubClaims.SubmitPolicy, p => p.RequireAuthenticatedUser().RequireClaim(HubClaims.Organisation)
                 .RequireAssertion(c => c.User.HasScope(HubScopes.SignalsSubmit)))

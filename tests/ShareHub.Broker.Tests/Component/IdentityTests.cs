@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
@@ -406,6 +407,67 @@ public sealed class IdentityTests
         Assert.Equal("DENY", response.Headers.GetValues("X-Frame-Options").Single());
         Assert.Contains("frame-ancestors 'none'", response.Headers.GetValues("Content-Security-Policy").Single(), StringComparison.Ordinal);
         Assert.True(response.Headers.CacheControl?.NoStore);
+    }
+
+    [Fact]
+    public async Task OpenIddictServer_SeesTheTokenEndpoint_NotTheApi()
+    {
+        // Which requests OpenIddict's server processed: it leaves its transaction on the request's features.
+        var seen = new System.Collections.Concurrent.ConcurrentQueue<(string Path, bool Server, bool Validation)>();
+        await using var hub = new ComponentHub(services: s => s.AddSingleton<Microsoft.AspNetCore.Hosting.IStartupFilter>(new RecordingFilter(seen)));
+        var client = hub.ClientFor(Signals.Gemeente);
+
+        await client.SubmitAcceptedAsync(Signals.KvkSignal());
+        using var wrongCase = await client.PostAsJsonAsync("/API/v1/signals", Signals.KvkSignal());
+
+        Assert.Equal(HttpStatusCode.Accepted, wrongCase.StatusCode); // routing ignores case, and so does the scope
+        Assert.Contains(seen, r => r.Path == TokenEndpoint.Path && r.Server);
+        var api = seen.Where(r => r.Path.StartsWith("/api/", StringComparison.OrdinalIgnoreCase)).ToList();
+        Assert.Equal(2, api.Count);
+        Assert.All(api, r => Assert.False(r.Server, $"{r.Path} went through OpenIddict's server"));
+        Assert.All(api, r => Assert.True(r.Validation, $"{r.Path} did not go through OpenIddict's validation"));
+    }
+
+    [Theory]
+    [InlineData("connect/token", false)]
+    [InlineData("/connect/token", false)]
+    [InlineData("apis/token", false)]
+    [InlineData("api/token", true)]
+    [InlineData("/API/v1/token", true)]
+    [InlineData("https://hub.example/api/token", true)]
+    [InlineData("https://hub.example/connect/token", false)]
+    public void OpenIddictServerEndpoint_UnderTheApi_IsFound(string endpoint, bool underApi)
+    {
+        var options = new OpenIddict.Server.OpenIddictServerOptions();
+        options.JsonWebKeySetEndpointUris.Add(new Uri(endpoint, UriKind.RelativeOrAbsolute));
+
+        Assert.Equal(underApi, ServerRequestScope.EndpointsUnderApi(options).Any());
+    }
+
+    [Fact]
+    public async Task OpenIddictServerEndpoint_UnderTheApi_StopsTheHub()
+    {
+        await using var hub = new ComponentHub(services: s => s.PostConfigure<OpenIddict.Server.OpenIddictServerOptions>(
+            o => o.JsonWebKeySetEndpointUris.Add(new Uri("api/v1/jwks", UriKind.Relative))));
+
+        var error = Assert.ThrowsAny<Exception>(() => hub.Factory.CreateClient());
+
+        Assert.Contains("under /api", error.ToString(), StringComparison.Ordinal);
+    }
+
+    private sealed class RecordingFilter(System.Collections.Concurrent.ConcurrentQueue<(string, bool, bool)> seen) : Microsoft.AspNetCore.Hosting.IStartupFilter
+    {
+        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+        {
+            app.Use(async (http, inner) =>
+            {
+                await inner(http);
+                seen.Enqueue((http.Request.Path.Value ?? "",
+                    http.Features.Get<OpenIddict.Server.AspNetCore.OpenIddictServerAspNetCoreFeature>() is not null,
+                    http.Features.Get<OpenIddict.Validation.AspNetCore.OpenIddictValidationAspNetCoreFeature>() is not null));
+            });
+            next(app);
+        };
     }
 
     private static HttpClient WithBearer(ComponentHub hub, string token)
