@@ -125,7 +125,8 @@ public sealed class ShareHubOptions
 
         /// <summary>
         /// Committed rows held in memory for publishing at once (1–100,000); beyond it only their keys are kept and the
-        /// rows are read back when the queue is empty. About 3 KB each.
+        /// rows are read back when the queue is empty. About 4 KB each (the stored JSON and the message it was made
+        /// from).
         /// </summary>
         public int HandOverCapacity { get; set; } = 4096;
 
