@@ -99,6 +99,8 @@ public sealed class SubmitSignalTests
             Assert.Contains("Toezicht", copy, StringComparison.Ordinal); // only the named fields are stripped
         }
 
+        // What reached the queue is exactly the stored copy (the dispatcher sends the message the JSON was made from).
+        Assert.Equal(JsonSerializer.Deserialize<DeliverSignal>(outboxCopy)! with { AuditEntryId = delivery.AuditEntryId }, delivery);
         Assert.Equal(SubjectTypes.Pseudonym, delivery.SubjectType);
         Assert.StartsWith("psn:", delivery.SubjectId, StringComparison.Ordinal);
         var obligations = await hub.Factory.WithDbAsync(db => db.AuditEntries
