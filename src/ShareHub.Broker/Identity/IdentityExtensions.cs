@@ -202,7 +202,7 @@ public static class IdentityExtensions
             headers.XFrameOptions = "DENY";
             headers["Referrer-Policy"] = "no-referrer";
             headers["Cross-Origin-Resource-Policy"] = "same-origin";
-            if (http.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal) || http.Request.Path.StartsWithSegments("/connect", StringComparison.Ordinal))
+            if (ServerRequestScope.IsApi(http.Request.Path) || http.Request.Path.StartsWithSegments("/connect", StringComparison.OrdinalIgnoreCase))
             {
                 // JSON APIs: nothing may be rendered, framed or cached (RFC 6749 §5.1 asks no-store of token responses).
                 headers.ContentSecurityPolicy = "default-src 'none'; frame-ancestors 'none'";

@@ -26,6 +26,9 @@ internal static class ServerRequestScope
     /// <summary>The hub's own API, which no OpenIddict server endpoint may share.</summary>
     internal const string ApiPrefix = "/api";
 
+    /// <summary>Whether <paramref name="path"/> lies under <see cref="ApiPrefix"/>, ignoring case as routing does.</summary>
+    internal static bool IsApi(PathString path) => path.StartsWithSegments(ApiPrefix, StringComparison.OrdinalIgnoreCase);
+
     private static string ServerScheme => OpenIddictServerAspNetCoreDefaults.AuthenticationScheme;
 
     /// <summary>Registers the scheme provider and the start-up check. Call after <c>AddAuthentication</c>.</summary>
@@ -48,7 +51,7 @@ internal static class ServerRequestScope
     {
         app.Use(async (http, next) =>
         {
-            if (!http.Request.Path.StartsWithSegments(ApiPrefix, StringComparison.OrdinalIgnoreCase)
+            if (!IsApi(http.Request.Path)
                 && await http.RequestServices.GetRequiredService<IAuthenticationHandlerProvider>().GetHandlerAsync(http, ServerScheme).ConfigureAwait(false)
                     is IAuthenticationRequestHandler server
                 && await server.HandleRequestAsync().ConfigureAwait(false))
@@ -69,8 +72,7 @@ internal static class ServerRequestScope
         typeof(OpenIddictServerOptions).GetProperties(BindingFlags.Public | BindingFlags.Instance)
             .Where(p => p.Name.EndsWith("EndpointUris", StringComparison.Ordinal) && typeof(IEnumerable<Uri>).IsAssignableFrom(p.PropertyType))
             .SelectMany(p => (IEnumerable<Uri>?)p.GetValue(options) ?? [])
-            .Where(uri => new PathString("/" + (uri.IsAbsoluteUri ? uri.AbsolutePath : uri.OriginalString).TrimStart('/'))
-                .StartsWithSegments(ApiPrefix, StringComparison.OrdinalIgnoreCase));
+            .Where(uri => IsApi(new PathString("/" + (uri.IsAbsoluteUri ? uri.AbsolutePath : uri.OriginalString).TrimStart('/'))));
 
     /// <summary>The registered schemes, with OpenIddict's server left out of the request handlers that <c>UseAuthentication()</c> runs.</summary>
     private sealed class SchemeProvider(IOptions<AuthenticationOptions> options) : AuthenticationSchemeProvider(options)
