@@ -14,7 +14,8 @@ namespace ShareHub.Broker.Data;
 /// dispatched mark — each parsed and planned by the server, each with its own parameter objects in the hub. Here a
 /// group is ONE round trip of a few set-based statements, whatever its size: <c>BEGIN</c>; move the chain head from
 /// where this writer last left it (which takes its row lock, as <see cref="AuditChainHeadStore"/>'s
-/// <c>SELECT … FOR UPDATE</c> does, and fails if another writer moved it meanwhile); one
+/// <c>SELECT … FOR UPDATE</c> does, and fails if another writer moved it meanwhile); two <c>SET LOCAL</c>s that keep
+/// the server on one generic plan per statement (see <c>AddRows</c>); one
 /// <c>INSERT … SELECT * FROM unnest(…)</c> per table, with one array parameter per column; one
 /// <c>UPDATE … FROM unnest(…)</c> for the dispatched marks; <c>COMMIT</c>.
 /// </summary>
@@ -32,7 +33,8 @@ namespace ShareHub.Broker.Data;
 /// sequence.</para>
 /// <para>Every statement's text is fixed (the rows travel as array parameters), so each is prepared once per connection
 /// and then only bound and executed: the server neither parses nor plans it again (Npgsql keeps prepared statements
-/// across pooled connection leases). The entries are linked by <see cref="AuditChainInterceptor.Link"/>, the same code
+/// across pooled connection leases; left to itself, PostgreSQL's plan cache would still plan some of them anew at each
+/// execution, which the <c>SET LOCAL</c>s prevent). The entries are linked by <see cref="AuditChainInterceptor.Link"/>, the same code
 /// that links EF Core saves, so the chain is one chain whoever wrote its entries. Tables and columns come from the EF
 /// Core model: a property added to an entity is written here without a change to this class. A constraint violation (a
 /// concurrent duplicate: Idempotency-Key, acknowledgement) is thrown as <see cref="DbUpdateException"/>, as EF Core
@@ -170,6 +172,17 @@ public sealed class PostgresGroupWrite(AuditChainInterceptor chain)
     private List<(Table Table, IReadOnlyList<object> Rows)> AddRows(NpgsqlBatch batch, IModel model, GroupRows rows)
     {
         var returning = new List<(Table, IReadOnlyList<object>)>();
+        // How the server plans what follows, until COMMIT (SET LOCAL). PostgreSQL's plan cache plans a prepared
+        // statement anew at each execution (a "custom plan") while that looks cheaper than its one generic plan. A
+        // generic plan cannot see how long the arrays are and counts each unnest(…) as 10 rows, so a statement that
+        // looks up a row per element — the outbox row's decision entry, the dispatched marks' outbox rows — is costed
+        // at ten index scans against the one or two a custom plan sees, and was planned again on most executions:
+        // ~100–160 µs of the server's CPU each, as long as running it (pg_stat_statements with track_planning,
+        // docs/benchmarks.md, session 22). Every statement here reaches existing rows by a unique key only, so one
+        // generic plan serves every group: force it, and rule out a sequential scan — a plan made while a table was
+        // still small would otherwise keep scanning it after it grew, until the next ANALYZE replaces the plan.
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("SET LOCAL plan_cache_mode = force_generic_plan"));
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("SET LOCAL enable_seqscan = off"));
         AddInsert(batch, model, rows.Signals, returning);
         AddInsert(batch, model, rows.AuditEntries, returning);
         AddInsert(batch, model, rows.Outbox, returning);

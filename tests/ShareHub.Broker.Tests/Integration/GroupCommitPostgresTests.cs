@@ -5,6 +5,7 @@ using System.Net.Http.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using ShareHub.Broker.Data;
+using ShareHub.Broker.Delivery;
 using ShareHub.Broker.Observability;
 using ShareHub.Broker.Tests.Infrastructure;
 using ShareHub.Contracts;
@@ -175,6 +176,88 @@ public sealed class GroupCommitPostgresTests
         var again = await client.SubmitAcceptedAsync(request);
         Assert.Equal(accepted.SignalId, again.SignalId);
         Assert.Equal(1, await hub.WithDbAsync(db => db.Signals.CountAsync()));
+    }
+
+    [Fact]
+    public async Task GroupWrites_OnPostgres_ArePlannedOncePerConnection_NotAgainForEachGroup()
+    {
+        await using var servers = await RealServers.CreateAsync();
+        await using var hub = new HubFactory(Settings(servers, dispatch: false));
+        var write = hub.Services.GetRequiredService<PostgresGroupWrite>();
+        await using var scope = hub.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<HubDbContext>();
+        // One session for every group: prepared statements, and what the server's plan cache did with them, belong to it.
+        await db.Database.OpenConnectionAsync();
+
+        // Groups of one signal, as at low load: the outbox row looks up its decision entry's key, and each group marks
+        // the previous group's row dispatched. PostgreSQL's plan cache plans at least the first five executions of each
+        // statement anew; the group write tells it to use the one generic plan from the first.
+        var at = hub.Services.GetRequiredService<TimeProvider>().GetUtcNow();
+        var written = new List<OutboxMessage>();
+        for (var i = 0; i < 8; i++)
+        {
+            var signal = new Signal
+            {
+                Id = Guid.CreateVersion7(),
+                Provider = Signals.Gemeente,
+                SubmittedBy = "dev:" + Signals.Gemeente,
+                SubjectType = "kvk",
+                SubjectId = "12345678",
+                SubjectPseudonym = $"pseudonym-{i}",
+                Category = "ondermijning",
+                Purpose = "riec-casus",
+                PayloadJson = "{}",
+                SubmittedAt = at,
+                PolicyVersion = "test",
+            };
+            var decision = new AuditEntry
+            {
+                Kind = AuditKinds.Decision,
+                RecordedAt = at,
+                ActorOrganisation = Signals.Gemeente,
+                Actor = "dev:" + Signals.Gemeente,
+                SignalId = signal.Id,
+                Recipient = Signals.Riec,
+                Outcome = "permit",
+                ReasonCode = "SH-P0000",
+                Explanation = "test",
+            };
+            var row = new OutboxMessage { DeliveryId = Guid.CreateVersion7(), SignalId = signal.Id, Recipient = Signals.Riec, AuditEntry = decision, MessageJson = "{}", CreatedAt = at };
+            var rows = new GroupRows();
+            rows.Signals.Add(signal);
+            rows.AuditEntries.Add(decision);
+            rows.Outbox.Add(row);
+            if (written.Count > 0)
+            {
+                written[^1].Attempts = 1;
+                rows.Dispatched.Add((written[^1], at));
+            }
+
+            await write.SaveAsync(db, rows);
+            written.Add(row);
+        }
+
+        var plans = new Dictionary<string, (long Generic, long Custom)>();
+        await using (var command = db.Database.GetDbConnection().CreateCommand())
+        {
+            command.CommandText = "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements";
+            await using var reader = await command.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                plans[reader.GetString(0)] = (reader.GetInt64(1), reader.GetInt64(2));
+            }
+        }
+
+        var outboxInsert = Assert.Single(plans, p => p.Key.StartsWith("INSERT INTO \"outbox\"", StringComparison.Ordinal));
+        var marks = Assert.Single(plans, p => p.Key.StartsWith("UPDATE outbox", StringComparison.Ordinal));
+        Assert.Equal((8L, 0L), outboxInsert.Value); // each execution ran the generic plan; none was planned for itself
+        Assert.Equal((7L, 0L), marks.Value);
+
+        // And the groups were written: every row has its decision entry's key, all but the last are marked dispatched.
+        var stored = await db.Outbox.AsNoTracking().Where(o => o.Recipient == Signals.Riec).OrderBy(o => o.Id).ToListAsync();
+        Assert.Equal(written.Select(w => (w.Id, w.AuditEntryId)), stored.Select(o => (o.Id, o.AuditEntryId)));
+        Assert.All(written, w => Assert.NotEqual(0, w.AuditEntryId));
+        Assert.Equal([.. Enumerable.Repeat(true, 7), false], stored.Select(o => o.DispatchedAt is not null));
     }
 
     [Fact]
