@@ -41,6 +41,19 @@ public sealed record DeliverSignal(
     DateTimeOffset? RetainUntil,
     DateTimeOffset SubmittedAt);
 
+/// <summary>
+/// Command sent by the hub to one recipient's own delivery queue: "take delivery of these signals". When the dispatcher
+/// has several committed signal deliveries for the same recipient at hand, it publishes them together in one message
+/// (up to <c>ShareHub:Dispatcher:BundleSize</c> deliveries and about 64 KiB), so a busy hub pays one publish, one
+/// confirm and one consume per bundle instead of per delivery. Each delivery is exactly the <see cref="DeliverSignal"/>
+/// it would have been on its own, audited before the bundle was published; recipients process, deduplicate and
+/// acknowledge each one by its <see cref="DeliverSignal.DeliveryId"/>. A bundle only ever holds deliveries addressed to
+/// its <paramref name="Recipient"/>.
+/// </summary>
+/// <param name="Recipient">Organisation code of the recipient (the queue owner), the recipient of every delivery.</param>
+/// <param name="Deliveries">The deliveries, at least two.</param>
+public sealed record DeliverSignalBundle(string Recipient, IReadOnlyList<DeliverSignal> Deliveries);
+
 /// <summary>Event sent by a recipient to the hub once it has processed a delivery.</summary>
 /// <param name="DeliveryId">The delivery processed.</param>
 /// <param name="Recipient">Organisation code of the acknowledging recipient.</param>

@@ -112,3 +112,26 @@ public sealed class CaseEventConsumer(DeliveryProcessor processor, TimeProvider 
         await DeliveryConsumer.AcknowledgeAsync(context, context.Message.DeliveryId, processor.Organisation, time).ConfigureAwait(false);
     }
 }
+
+/// <summary>
+/// The in-memory-bus consumer of bundled signal deliveries (see <see cref="DeliveryConsumer"/>): each delivery is
+/// processed and acknowledged on its own. A failure fails the whole message, so MassTransit retries it; the inbox
+/// absorbs the deliveries already processed.
+/// </summary>
+public sealed class SignalBundleConsumer(DeliveryProcessor processor, TimeProvider time) : IConsumer<DeliverSignalBundle>
+{
+    /// <inheritdoc />
+    public async Task Consume(ConsumeContext<DeliverSignalBundle> context)
+    {
+        if (!string.Equals(context.Message.Recipient, processor.Organisation, StringComparison.Ordinal))
+        {
+            throw new MisaddressedDeliveryException($"A bundle addressed to '{context.Message.Recipient}' reached '{processor.Organisation}'.");
+        }
+
+        foreach (var delivery in context.Message.Deliveries)
+        {
+            await processor.ProcessAsync(delivery, context.CancellationToken).ConfigureAwait(false);
+            await DeliveryConsumer.AcknowledgeAsync(context, delivery.DeliveryId, processor.Organisation, time).ConfigureAwait(false);
+        }
+    }
+}

@@ -69,6 +69,7 @@ public static class PartnerBus
             endpoint.UseMessageRetry(r => r.Intervals([.. options.RetryIntervals]));
             endpoint.Consumer(() => new DeliveryConsumer(processor, time));
             endpoint.Consumer(() => new CaseEventConsumer(processor, time));
+            endpoint.Consumer(() => new SignalBundleConsumer(processor, time));
         });
     }
 

@@ -12,7 +12,9 @@ namespace ShareHub.Partner;
 /// consumes and acknowledges messages of <c>sharehub.deliveries.&lt;organisation&gt;</c> (read permission on that
 /// queue alone). A processed delivery is acknowledged to the hub over HTTP with a <c>deliveries:read</c> token, then
 /// acked on the queue. A delivery that keeps failing is rejected without requeue, and RabbitMQ dead-letters it to the
-/// hub-declared <c>_error</c> queue; nothing is dropped silently.
+/// hub-declared <c>_error</c> queue; nothing is dropped silently. A message may be a bundle of deliveries
+/// (<see cref="DeliverSignalBundle"/>): each is handled, deduplicated and acknowledged on its own, and the message is
+/// acked once the hub recorded them all — or, if any kept failing, dead-lettered whole once the hub recorded the others.
 /// </summary>
 public sealed class RabbitMqDeliveryListener : IAsyncDisposable
 {
@@ -24,6 +26,9 @@ public sealed class RabbitMqDeliveryListener : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
+
+    /// <summary>Calls of the handler at once (<see cref="PartnerOptions.HandlerConcurrency"/>), a bundle's included.</summary>
+    private readonly SemaphoreSlim _handlerCalls;
 
     /// <summary>Handled deliveries whose acknowledgement is under way (<see cref="AcknowledgeAsync"/>).</summary>
     private readonly System.Collections.Concurrent.ConcurrentDictionary<Task, byte> _acknowledging = new();
@@ -40,6 +45,7 @@ public sealed class RabbitMqDeliveryListener : IAsyncDisposable
         _acknowledge = acknowledge;
         _time = time;
         _logger = logger;
+        _handlerCalls = new SemaphoreSlim(Math.Max(1, (int)options.HandlerConcurrency));
     }
 
     /// <summary>
@@ -68,8 +74,9 @@ public sealed class RabbitMqDeliveryListener : IAsyncDisposable
             AutomaticRecoveryEnabled = true,
             // The hub's topology is not ours to recover: only consumers are re-established after a reconnect.
             TopologyRecoveryEnabled = true,
-            // HandlerConcurrency deliveries are handled at once (the inbox claims each id atomically, so a redelivery
-            // racing its original is still handled once). A handled delivery then waits for the hub to record its
+            // HandlerConcurrency messages are handled at once, and their deliveries (a bundle's several) share
+            // HandlerConcurrency handler calls (the inbox claims each id atomically, so a redelivery racing its
+            // original is still handled once). A handled message then waits for the hub to record its
             // acknowledgement outside the dispatcher (AcknowledgeAsync), still counting against the prefetch: one at
             // a time, the acknowledgement round trip would cap a partner at a few dozen deliveries per second;
             // concurrently, the acknowledgements due during one round trip share the next request
@@ -89,42 +96,102 @@ public sealed class RabbitMqDeliveryListener : IAsyncDisposable
     {
         var channel = _channel!;
         var token = _stopping.Token;
-        Guid? deliveryId = null;
+        (Guid DeliveryId, Exception? Failure)[] outcomes;
         try
         {
-            var delivery = ReadMessage(message.Body.Span);
-            deliveryId = delivery switch
-            {
-                DeliverCaseEvent caseEvent => caseEvent.DeliveryId,
-                _ => ((DeliverSignal)delivery).DeliveryId,
-            };
-            await ProcessWithRetriesAsync(deliveryId.Value, ct => delivery switch
-            {
-                DeliverCaseEvent caseEvent => _processor.ProcessAsync(caseEvent, ct),
-                _ => _processor.ProcessAsync((DeliverSignal)delivery, ct),
-            }, token).ConfigureAwait(false);
+            // One delivery, or a bundle of them (DeliverSignalBundle): each is handled on its own, concurrently.
+            outcomes = await Task.WhenAll(Deliveries(ReadMessage(message.Body.Span)).Select(delivery => HandleAsync(delivery, token))).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !token.IsCancellationRequested)
         {
-            // Misaddressed, unreadable or still failing after the retries: dead-letter it to the _error queue.
-            _logger.LogError(ex, "Delivery {DeliveryId} failed; moved to the error queue", deliveryId);
+            // Unreadable, or a bundle addressed to someone else: dead-letter it to the _error queue.
+            _logger.LogError(ex, "Message {MessageId} could not be read or is not addressed to us; moved to the error queue", message.BasicProperties.MessageId);
             await channel.BasicNackAsync(message.DeliveryTag, multiple: false, requeue: false, CancellationToken.None).ConfigureAwait(false);
             return;
         }
 
-        // The handler's call is done: the acknowledgement is awaited outside the consumer dispatcher, so the next
-        // delivery is handled meanwhile. The delivery stays unacked on the queue (and counts against the prefetch)
-        // until the hub recorded it; if this process dies first, RabbitMQ redelivers it and the inbox absorbs it.
-        Track(AcknowledgeAsync(channel, message.DeliveryTag, deliveryId.Value, token));
+        var handled = new List<Guid>(outcomes.Length);
+        foreach (var (deliveryId, failure) in outcomes)
+        {
+            if (failure is null)
+            {
+                handled.Add(deliveryId);
+            }
+            else
+            {
+                // Misaddressed, or still failing after the retries: its message goes to the _error queue.
+                _logger.LogError(failure, "Delivery {DeliveryId} failed; moved to the error queue", deliveryId);
+            }
+        }
+
+        if (handled.Count == 0)
+        {
+            await channel.BasicNackAsync(message.DeliveryTag, multiple: false, requeue: false, CancellationToken.None).ConfigureAwait(false);
+            return;
+        }
+
+        // The handler's calls are done: the acknowledgements are awaited outside the consumer dispatcher, so the next
+        // message is handled meanwhile. The message stays unacked on the queue (and counts against the prefetch)
+        // until the hub recorded them; if this process dies first, RabbitMQ redelivers it and the inbox absorbs it.
+        // A bundle in which some deliveries failed goes to the _error queue whole once the others are recorded: a
+        // replay hands the failed ones to the handler again, and the inbox absorbs the rest.
+        Track(AcknowledgeAsync(channel, message.DeliveryTag, handled, deadLetter: handled.Count < outcomes.Length, token));
     }
 
-    /// <summary>Tells the hub, then acks on the queue; requeues after a pause if the hub did not take it. Never throws.</summary>
-    private async Task AcknowledgeAsync(IChannel channel, ulong deliveryTag, Guid deliveryId, CancellationToken token)
+    /// <summary>The deliveries a message carries: itself, or a bundle's (which must be addressed to this partner).</summary>
+    private IReadOnlyList<object> Deliveries(object message) => message switch
+    {
+        DeliverSignalBundle bundle when string.Equals(bundle.Recipient, _processor.Organisation, StringComparison.Ordinal) => bundle.Deliveries,
+        // Never open a bundle addressed to someone else (DeliveryProcessor checks each delivery as well).
+        DeliverSignalBundle bundle => throw new MisaddressedDeliveryException($"A bundle addressed to '{bundle.Recipient}' reached '{_processor.Organisation}'."),
+        _ => [message],
+    };
+
+    /// <summary>
+    /// Hands one delivery to the processor, retrying, within <see cref="PartnerOptions.HandlerConcurrency"/> handler
+    /// calls. Returns the failure instead of throwing (but for stopping), so a bundle's other deliveries go on.
+    /// </summary>
+    private async Task<(Guid DeliveryId, Exception? Failure)> HandleAsync(object delivery, CancellationToken token)
+    {
+        var (deliveryId, process) = delivery switch
+        {
+            DeliverCaseEvent caseEvent => (caseEvent.DeliveryId, (Func<CancellationToken, Task>)(ct => _processor.ProcessAsync(caseEvent, ct))),
+            DeliverSignal signal => (signal.DeliveryId, ct => _processor.ProcessAsync(signal, ct)),
+            _ => throw new InvalidDataException("The message holds no delivery."),
+        };
+        await _handlerCalls.WaitAsync(token).ConfigureAwait(false);
+        try
+        {
+            await ProcessWithRetriesAsync(deliveryId, process, token).ConfigureAwait(false);
+            return (deliveryId, null);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !token.IsCancellationRequested)
+        {
+            return (deliveryId, ex);
+        }
+        finally
+        {
+            _handlerCalls.Release();
+        }
+    }
+
+    /// <summary>
+    /// Tells the hub, then acks the message on the queue — or, when some of its deliveries failed, dead-letters it;
+    /// requeues it after a pause if the hub did not take them. Never throws.
+    /// </summary>
+    private async Task AcknowledgeAsync(IChannel channel, ulong deliveryTag, List<Guid> deliveryIds, bool deadLetter, CancellationToken token)
     {
         try
         {
-            await _acknowledge(deliveryId, token).ConfigureAwait(false);
-            await channel.BasicAckAsync(deliveryTag, multiple: false, CancellationToken.None).ConfigureAwait(false);
+            await Task.WhenAll(deliveryIds.Select(id => _acknowledge(id, token))).ConfigureAwait(false);
+            if (deadLetter)
+            {
+                await channel.BasicNackAsync(deliveryTag, multiple: false, requeue: false, CancellationToken.None).ConfigureAwait(false);
+            }
+            else
+            {
+                await channel.BasicAckAsync(deliveryTag, multiple: false, CancellationToken.None).ConfigureAwait(false);
+            }
         }
         catch (Exception) when (token.IsCancellationRequested)
         {
@@ -134,7 +201,7 @@ public sealed class RabbitMqDeliveryListener : IAsyncDisposable
         {
             // The hub did not take the acknowledgement (unreachable?): requeue after a pause; the inbox absorbs the
             // redelivery and the acknowledgement is tried again.
-            _logger.LogWarning(ex, "Acknowledging delivery {DeliveryId} failed; it is requeued", deliveryId);
+            _logger.LogWarning(ex, "Acknowledging deliveries {DeliveryIds} failed; their message is requeued", deliveryIds);
             try
             {
                 await Task.Delay(_options.RetryIntervals.LastOrDefault(TimeSpan.FromSeconds(1)), _time, token).ConfigureAwait(false);
@@ -142,8 +209,8 @@ public sealed class RabbitMqDeliveryListener : IAsyncDisposable
             }
             catch (Exception nack) when (nack is not OperationCanceledException || !token.IsCancellationRequested)
             {
-                // The channel is gone (connection lost): RabbitMQ requeues the delivery itself.
-                _logger.LogWarning(nack, "Requeueing delivery {DeliveryId} failed; RabbitMQ requeues it when the channel closes", deliveryId);
+                // The channel is gone (connection lost): RabbitMQ requeues the message itself.
+                _logger.LogWarning(nack, "Requeueing deliveries {DeliveryIds} failed; RabbitMQ requeues them when the channel closes", deliveryIds);
             }
             catch (OperationCanceledException)
             {
@@ -188,21 +255,33 @@ public sealed class RabbitMqDeliveryListener : IAsyncDisposable
 
     /// <summary>
     /// Reads the hub's message: a <see cref="DeliverSignal"/> or, when the envelope's <c>messageType</c> names it, a
-    /// <see cref="DeliverCaseEvent"/>.
+    /// <see cref="DeliverCaseEvent"/> or a <see cref="DeliverSignalBundle"/> (with at least one delivery).
     /// </summary>
     internal static object ReadMessage(ReadOnlySpan<byte> body)
     {
-        using var document = JsonDocument.Parse(body.ToArray());
+        var reader = new Utf8JsonReader(body);
+        using var document = JsonDocument.ParseValue(ref reader);
         var root = document.RootElement;
         var message = root.TryGetProperty("message", out var inner) ? inner : root;
-        var isCaseEvent = root.TryGetProperty("messageType", out var types) && types.ValueKind == JsonValueKind.Array
-            && types.EnumerateArray().Any(t => t.GetString() == CaseEventMessageType);
-        return (isCaseEvent ? message.Deserialize<DeliverCaseEvent>(Json) : message.Deserialize<DeliverSignal>(Json) as object)
-            ?? throw new InvalidDataException("The message holds no delivery.");
+        var type = root.TryGetProperty("messageType", out var types) && types.ValueKind == JsonValueKind.Array
+            ? types.EnumerateArray().Select(t => t.GetString()).FirstOrDefault(t => t is CaseEventMessageType or BundleMessageType)
+            : null;
+        object? read = type switch
+        {
+            CaseEventMessageType => message.Deserialize<DeliverCaseEvent>(Json),
+            BundleMessageType => message.Deserialize<DeliverSignalBundle>(Json) is { Deliveries: [_, ..] } bundle && bundle.Deliveries.All(d => d is not null)
+                ? bundle
+                : throw new InvalidDataException("The bundle holds no deliveries."),
+            _ => message.Deserialize<DeliverSignal>(Json),
+        };
+        return read ?? throw new InvalidDataException("The message holds no delivery.");
     }
 
     /// <summary>MassTransit's message type URN of <see cref="DeliverCaseEvent"/>.</summary>
     private const string CaseEventMessageType = "urn:message:ShareHub.Contracts:DeliverCaseEvent";
+
+    /// <summary>MassTransit's message type URN of <see cref="DeliverSignalBundle"/>.</summary>
+    private const string BundleMessageType = "urn:message:ShareHub.Contracts:DeliverSignalBundle";
 
     /// <summary>Stops consuming and closes the connection.</summary>
     public async ValueTask DisposeAsync()
@@ -224,5 +303,6 @@ public sealed class RabbitMqDeliveryListener : IAsyncDisposable
         }
 
         _stopping.Dispose();
+        _handlerCalls.Dispose();
     }
 }

@@ -135,6 +135,14 @@ public sealed class ShareHubOptions
         /// confirms, another publishes the next rows. (The sweep of rows left behind is one loop.)
         /// </summary>
         public int Concurrency { get; set; } = 2;
+
+        /// <summary>
+        /// Signal deliveries (1–500) to one recipient that the dispatcher publishes together in one message, a
+        /// <see cref="Contracts.DeliverSignalBundle"/>, when it has several at hand (under load; a lone delivery still
+        /// goes as a <see cref="Contracts.DeliverSignal"/>). 1 sends every delivery on its own: for partners whose
+        /// consumers predate bundles (Partner SDK and raw AMQP consumers alike, docs/architecture.md).
+        /// </summary>
+        public int BundleSize { get; set; } = 100;
     }
 }
 
@@ -207,6 +215,11 @@ internal sealed class ShareHubOptionsValidator(IHostEnvironment environment) : I
         if (options.Dispatcher.HandOverCapacity is < 1 or > 100_000)
         {
             failures.Add("ShareHub:Dispatcher:HandOverCapacity must be between 1 and 100000.");
+        }
+
+        if (options.Dispatcher.BundleSize is < 1 or > 500)
+        {
+            failures.Add("ShareHub:Dispatcher:BundleSize must be between 1 (one message per delivery) and 500.");
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);

@@ -150,7 +150,7 @@ public sealed class OutboxDispatcher(
                 }
 
                 // The send gives up before the sweep could claim the row: at most one path publishes it.
-                var outcomes = await Task.WhenAll(batch.Select(row => SendAsync(row, SweepAfter / 2, stoppingToken))).ConfigureAwait(false);
+                var outcomes = await PublishAsync(batch, SweepAfter / 2, stoppingToken).ConfigureAwait(false);
                 var published = batch.Where((_, i) => outcomes[i] is null).ToList();
                 if (published.Count < batch.Count)
                 {
@@ -289,7 +289,7 @@ public sealed class OutboxDispatcher(
         await db.AuditEntries.Where(a => auditIds.Contains(a.Id)).LoadAsync(cancellationToken).ConfigureAwait(false);
 
         // Publish concurrently: each send waits for the broker's publisher confirm (durable, persistent message).
-        var outcomes = await Task.WhenAll(pending.Select(row => SendAsync(row, SweepSendTimeout, cancellationToken))).ConfigureAwait(false);
+        var outcomes = await PublishAsync(pending, SweepSendTimeout, cancellationToken).ConfigureAwait(false);
 
         var now = time.GetUtcNow();
         var published = 0;
@@ -325,39 +325,134 @@ public sealed class OutboxDispatcher(
         return published;
     }
 
+    /// <summary>
+    /// The most stored message text (UTF-16 characters of the rows' JSON, about its bytes) one bundle carries: no more
+    /// than one delivery at the payload limit (64 KiB), so a bundle takes no more of a partner's memory per prefetched
+    /// message than a single delivery could (PartnerOptions.PrefetchCount). A delivery larger than this goes alone.
+    /// </summary>
+    internal const int BundleCharacters = 64 * 1024;
+
+    /// <summary>
+    /// Publishes <paramref name="rows"/> concurrently: each recipient's signal deliveries together as
+    /// <see cref="DeliverSignalBundle"/>s (up to <c>BundleSize</c> deliveries and <see cref="BundleCharacters"/>), a
+    /// lone delivery and every case event on its own. Returns, per row, null once the bus confirmed it, else the error
+    /// text (a bundle's rows share their bundle's outcome).
+    /// </summary>
+    private async Task<string?[]> PublishAsync(IReadOnlyList<OutboxMessage> rows, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var outcomes = new string?[rows.Count];
+        await Task.WhenAll(Bundles(rows, _settings.BundleSize).Select(async bundle =>
+        {
+            var outcome = bundle.Count == 1
+                ? await SendAsync(rows[bundle[0]], timeout, cancellationToken).ConfigureAwait(false)
+                : await SendAsync([.. bundle.Select(i => rows[i])], timeout, cancellationToken).ConfigureAwait(false);
+            foreach (var i in bundle)
+            {
+                outcomes[i] = outcome;
+            }
+        })).ConfigureAwait(false);
+        return outcomes;
+    }
+
+    /// <summary>
+    /// Groups <paramref name="rows"/> (by index) into the messages that carry them: signal deliveries to the same
+    /// recipient together, in row order, up to <paramref name="bundleSize"/> deliveries and
+    /// <see cref="BundleCharacters"/> of stored JSON; case events one per message. A group never holds two recipients.
+    /// </summary>
+    internal static List<List<int>> Bundles(IReadOnlyList<OutboxMessage> rows, int bundleSize)
+    {
+        var bundles = new List<List<int>>(rows.Count);
+        var open = new Dictionary<string, (List<int> Rows, int Characters)>(StringComparer.Ordinal);
+        for (var i = 0; i < rows.Count; i++)
+        {
+            var row = rows[i];
+            var characters = row.MessageJson.Length;
+            if (row.MessageType == OutboxMessageTypes.CaseEvent)
+            {
+                bundles.Add([i]);
+            }
+            else if (open.TryGetValue(row.Recipient, out var bundle) && bundle.Rows.Count < bundleSize && bundle.Characters + characters <= BundleCharacters)
+            {
+                bundle.Rows.Add(i);
+                open[row.Recipient] = (bundle.Rows, bundle.Characters + characters);
+            }
+            else
+            {
+                List<int> opened = [i];
+                bundles.Add(opened);
+                open[row.Recipient] = (opened, characters);
+            }
+        }
+
+        return bundles;
+    }
+
     /// <summary>Sends one row; returns null on success or the error text.</summary>
     private async Task<string?> SendAsync(OutboxMessage row, TimeSpan timeout, CancellationToken cancellationToken)
     {
         using var dispatch = Observability.DeliveryTracing.StartDispatch(row);
         try
         {
-            // Signal deliveries and case events travel the same way; the audit entry id is known only after commit. A row
-            // the intake handed over carries the delivery its JSON was made from: no need to parse that back.
-            object message = row.Built is { } built ? built with { AuditEntryId = row.AuditEntryId } : row.MessageType switch
-            {
-                OutboxMessageTypes.CaseEvent => (JsonSerializer.Deserialize<DeliverCaseEvent>(row.MessageJson)
-                    ?? throw new InvalidOperationException($"Outbox row {row.Id} holds no message.")) with { AuditEntryId = row.AuditEntryId },
-                _ => (JsonSerializer.Deserialize<DeliverSignal>(row.MessageJson)
-                    ?? throw new InvalidOperationException($"Outbox row {row.Id} holds no message.")) with { AuditEntryId = row.AuditEntryId },
-            };
-
-            using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeoutSource.CancelAfter(timeout);
-            // To the recipient's exchange, not "queue:": the hub declares the queue itself at start (with its dead-letter
-            // error queue, Identity/DeliveryTopology.cs), and MassTransit must not re-declare it with other arguments.
-            var endpoint = await bus.GetSendEndpoint(new Uri($"exchange:{QueueNames.Deliveries(row.Recipient)}")).ConfigureAwait(false);
-            await endpoint.Send(message, context =>
-            {
-                // The delivery id doubles as message id: recipients deduplicate redeliveries on it.
-                context.MessageId = row.DeliveryId;
-                context.Durable = true;
-            }, timeoutSource.Token).ConfigureAwait(false);
+            // Signal deliveries and case events travel the same way. The delivery id doubles as message id.
+            object message = row.MessageType == OutboxMessageTypes.CaseEvent
+                ? (JsonSerializer.Deserialize<DeliverCaseEvent>(row.MessageJson)
+                    ?? throw new InvalidOperationException($"Outbox row {row.Id} holds no message.")) with { AuditEntryId = row.AuditEntryId }
+                : Delivery(row);
+            await SendAsync(row.Recipient, message, row.DeliveryId, timeout, cancellationToken).ConfigureAwait(false);
             return null;
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             return $"{ex.GetType().Name}: {ex.Message}";
         }
+    }
+
+    /// <summary>Sends signal deliveries to one recipient as one bundle; returns null on success or the error text.</summary>
+    private async Task<string?> SendAsync(List<OutboxMessage> rows, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var dispatch = Observability.DeliveryTracing.StartDispatch(rows);
+        try
+        {
+            // Grouped by recipient (Bundles); checked again here because a bundle is read whole by its queue's owner.
+            var recipient = rows[0].Recipient;
+            if (rows.Exists(row => !string.Equals(row.Recipient, recipient, StringComparison.Ordinal)))
+            {
+                throw new InvalidOperationException("A bundle must not hold deliveries for two recipients.");
+            }
+
+            // The bundle's own message id is new: recipients deduplicate each delivery by its delivery id.
+            await SendAsync(recipient, new DeliverSignalBundle(recipient, [.. rows.Select(Delivery)]), NewId.NextGuid(), timeout, cancellationToken)
+                .ConfigureAwait(false);
+            return null;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            return $"{ex.GetType().Name}: {ex.Message}";
+        }
+    }
+
+    /// <summary>
+    /// The row's signal delivery, with the audit entry id known only after the commit. A row the intake handed over
+    /// carries the delivery its JSON was made from: no need to parse that back.
+    /// </summary>
+    private static DeliverSignal Delivery(OutboxMessage row) =>
+        (row.Built ?? JsonSerializer.Deserialize<DeliverSignal>(row.MessageJson) ?? throw new InvalidOperationException($"Outbox row {row.Id} holds no message."))
+            with { AuditEntryId = row.AuditEntryId };
+
+    /// <summary>Sends <paramref name="message"/> to the recipient's queue, durable, and waits for the bus's confirm.</summary>
+    private async Task SendAsync(string recipient, object message, Guid messageId, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeoutSource.CancelAfter(timeout);
+        // To the recipient's exchange, not "queue:": the hub declares the queue itself at start (with its dead-letter
+        // error queue, Identity/DeliveryTopology.cs), and MassTransit must not re-declare it with other arguments.
+        var endpoint = await bus.GetSendEndpoint(new Uri($"exchange:{QueueNames.Deliveries(recipient)}")).ConfigureAwait(false);
+        await endpoint.Send(message, context =>
+        {
+            // Recipients deduplicate redeliveries on the delivery id (a single delivery's message id, or inside a bundle).
+            context.MessageId = messageId;
+            context.Durable = true;
+        }, timeoutSource.Token).ConfigureAwait(false);
     }
 }
 

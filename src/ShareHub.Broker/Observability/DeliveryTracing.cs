@@ -25,10 +25,7 @@ public static class DeliveryTracing
     public static Activity? StartDispatch(OutboxMessage row)
     {
         ArgumentNullException.ThrowIfNull(row);
-        var parent = default(ActivityContext);
-        var hasParent = row.AuditEntry?.TraceId is { Length: 32 } traceId
-            && ActivityContext.TryParse($"00-{traceId}-{ActivitySpanId.CreateRandom().ToHexString()}-01", null, isRemote: true, out parent);
-
+        var hasParent = TryGetSubmission(row, out var parent);
         var activity = HubTelemetry.Source.StartActivity(DispatchActivityName, ActivityKind.Producer, parent);
         if (activity is null && hasParent)
         {
@@ -42,5 +39,40 @@ public static class DeliveryTracing
         activity?.SetTag("sharehub.delivery_id", row.DeliveryId.ToString());
         activity?.SetTag("sharehub.recipient", row.Recipient);
         return activity;
+    }
+
+    /// <summary>
+    /// Starts the dispatch activity of a bundle of deliveries (<see cref="ShareHub.Contracts.DeliverSignalBundle"/>).
+    /// One message cannot continue several traces, so, as OpenTelemetry's messaging conventions have it for a batch,
+    /// the activity links to each delivery's submitting trace instead of continuing one of them. Returns null when
+    /// nobody listens.
+    /// </summary>
+    public static Activity? StartDispatch(IReadOnlyList<OutboxMessage> rows)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        var links = new List<ActivityLink>(rows.Count);
+        foreach (var row in rows)
+        {
+            if (TryGetSubmission(row, out var submission))
+            {
+                links.Add(new ActivityLink(submission));
+            }
+        }
+
+        var activity = HubTelemetry.Source.StartActivity(DispatchActivityName, ActivityKind.Producer, default(ActivityContext), links: links);
+        activity?.SetTag("sharehub.recipient", rows.Count > 0 ? rows[0].Recipient : null);
+        activity?.SetTag("messaging.batch.message_count", rows.Count);
+        return activity;
+    }
+
+    /// <summary>
+    /// The submitting request's trace, from the trace id the intake stored on the decision's audit entry (which must
+    /// be loaded), with a fresh span id: the request's own span id is not stored.
+    /// </summary>
+    private static bool TryGetSubmission(OutboxMessage row, out ActivityContext submission)
+    {
+        submission = default;
+        return row.AuditEntry?.TraceId is { Length: 32 } traceId
+            && ActivityContext.TryParse($"00-{traceId}-{ActivitySpanId.CreateRandom().ToHexString()}-01", null, isRemote: true, out submission);
     }
 }

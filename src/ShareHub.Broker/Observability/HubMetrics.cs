@@ -17,6 +17,7 @@ public sealed class HubMetrics
     private readonly Counter<long> _decisions;
     private readonly Counter<long> _acknowledgements;
     private readonly Histogram<double> _deliveryLag;
+    private readonly Histogram<int> _bundleSize;
     private readonly Histogram<double> _groupCommitDuration;
     private readonly Histogram<int> _groupCommitUnits;
     private readonly Histogram<double> _groupCommitWait;
@@ -36,6 +37,9 @@ public sealed class HubMetrics
         _deliveryLag = meter.CreateHistogram<double>(
             "sharehub.delivery.lag", "s", "Time from the hub accepting a signal to the bus confirming the delivery's publish.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300] });
+        _bundleSize = meter.CreateHistogram<int>(
+            "sharehub.delivery.bundle_size", "{delivery}", "Signal deliveries per published message: 1 for a lone delivery, more for a bundle; tag recipient.",
+            advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128, 256, 500] });
         // A group commit takes milliseconds: buckets from half a millisecond (one fsync on a fast disk) to seconds.
         IReadOnlyList<double> commitSeconds = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
         _groupCommitDuration = meter.CreateHistogram<double>(
@@ -102,6 +106,19 @@ public sealed class HubMetrics
         try
         {
             _deliveryLag.Record(Math.Max(0, lag.TotalSeconds), new KeyValuePair<string, object?>("recipient", recipient));
+        }
+        catch (Exception ex)
+        {
+            RecordingFailed(ex);
+        }
+    }
+
+    /// <summary>Records one published message of signal deliveries: how many it carried.</summary>
+    public void DeliveriesPublished(int deliveries, string recipient)
+    {
+        try
+        {
+            _bundleSize.Record(deliveries, new KeyValuePair<string, object?>("recipient", recipient));
         }
         catch (Exception ex)
         {

@@ -136,7 +136,10 @@ public sealed class FaultTests(ITestOutputHelper output)
         var recorder = new PartnerRecorder();
         var failing = true;
         recorder.OnHandle = _ => failing ? throw new InvalidOperationException("case system unavailable") : Task.CompletedTask;
-        await using var hub = new HubFactory(servers.HubSettings());
+        // One message per delivery, so the error queue's depth counts deliveries (a bundle's: DeliveryBundleTests).
+        var settings = servers.HubSettings();
+        settings["ShareHub:Dispatcher:BundleSize"] = "1";
+        await using var hub = new HubFactory(settings);
         await using var partners = await PartnerBusHost.StartAsync(servers, hub, recorder, AllPartners);
         var client = hub.ClientFor(Signals.Gemeente);
         var submitted = new List<SubmitSignalResponse>();

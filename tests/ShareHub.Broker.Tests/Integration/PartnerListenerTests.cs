@@ -19,7 +19,10 @@ public sealed class PartnerListenerTests(ITestOutputHelper output)
     public async Task AcknowledgementsHeldByTheHub_DoNotHoldHandlerCalls_AndNothingIsAckedOnTheQueueBeforeTheHubRecordedIt()
     {
         await using var servers = await RealServers.CreateAsync();
-        await using var hub = new HubFactory(servers.HubSettings());
+        // One message per delivery, so the queue's depth counts deliveries (bundles: DeliveryBundleTests).
+        var settings = servers.HubSettings();
+        settings["ShareHub:Dispatcher:BundleSize"] = "1";
+        await using var hub = new HubFactory(settings);
         _ = hub.Server; // the hub declares the partners' queues at start
         var account = (await PartnerAccounts.ProvisionAsync(servers, Signals.Riec)).Single();
         var options = new PartnerOptions
