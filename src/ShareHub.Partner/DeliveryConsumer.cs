@@ -27,6 +27,15 @@ public sealed class DeliveryProcessor(string organisation, IDeliveryHandler hand
         return ProcessAsync(caseEvent.DeliveryId, caseEvent.Recipient, ct => handler.HandleCaseEventAsync(caseEvent, ct), cancellationToken);
     }
 
+    /// <summary>
+    /// The deliveries of a bundle addressed to this partner; throws, without opening it, for a bundle addressed to
+    /// someone else (each delivery's recipient is checked again when it is processed).
+    /// </summary>
+    internal IReadOnlyList<DeliverSignal> Open(DeliverSignalBundle bundle) =>
+        string.Equals(bundle.Recipient, organisation, StringComparison.Ordinal)
+            ? bundle.Deliveries
+            : throw new MisaddressedDeliveryException($"A bundle addressed to '{bundle.Recipient}' reached '{organisation}'.");
+
     private async Task ProcessAsync(Guid deliveryId, string recipient, Func<CancellationToken, Task> handle, CancellationToken cancellationToken)
     {
         if (!string.Equals(recipient, organisation, StringComparison.Ordinal))
@@ -123,12 +132,7 @@ public sealed class SignalBundleConsumer(DeliveryProcessor processor, TimeProvid
     /// <inheritdoc />
     public async Task Consume(ConsumeContext<DeliverSignalBundle> context)
     {
-        if (!string.Equals(context.Message.Recipient, processor.Organisation, StringComparison.Ordinal))
-        {
-            throw new MisaddressedDeliveryException($"A bundle addressed to '{context.Message.Recipient}' reached '{processor.Organisation}'.");
-        }
-
-        foreach (var delivery in context.Message.Deliveries)
+        foreach (var delivery in processor.Open(context.Message))
         {
             await processor.ProcessAsync(delivery, context.CancellationToken).ConfigureAwait(false);
             await DeliveryConsumer.AcknowledgeAsync(context, delivery.DeliveryId, processor.Organisation, time).ConfigureAwait(false);

@@ -139,13 +139,8 @@ public sealed class RabbitMqDeliveryListener : IAsyncDisposable
     }
 
     /// <summary>The deliveries a message carries: itself, or a bundle's (which must be addressed to this partner).</summary>
-    private IReadOnlyList<object> Deliveries(object message) => message switch
-    {
-        DeliverSignalBundle bundle when string.Equals(bundle.Recipient, _processor.Organisation, StringComparison.Ordinal) => bundle.Deliveries,
-        // Never open a bundle addressed to someone else (DeliveryProcessor checks each delivery as well).
-        DeliverSignalBundle bundle => throw new MisaddressedDeliveryException($"A bundle addressed to '{bundle.Recipient}' reached '{_processor.Organisation}'."),
-        _ => [message],
-    };
+    private IReadOnlyList<object> Deliveries(object message) =>
+        message is DeliverSignalBundle bundle ? _processor.Open(bundle) : [message];
 
     /// <summary>
     /// Hands one delivery to the processor, retrying, within <see cref="PartnerOptions.HandlerConcurrency"/> handler
