@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Net.Http.Json;
-using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
 using RabbitMQ.Client;
@@ -40,7 +39,7 @@ public sealed class DeliveryBundleTests
                 "Aanwijzingen van ondermijning; delen is noodzakelijk en beperkt tot gemeente en politie.", [first.SignalId], [Signals.Gemeente, Signals.Politie]));
             await PostCreatedAsync(riec, $"/api/v1/cases/{Case}/phase", new ChangeCasePhaseRequest("weging", "wegen"));
             var signal = Signals.KvkSignal(Signals.Riec, Signals.Politie) with { Purpose = "casusanalyse", CaseReference = Case };
-            using var response = await gemeente.PostAsJsonAsync("/api/v1/signals/batch", new SubmitSignalBatchRequest([.. Repeat(signal, 6)]), Signals.Json);
+            using var response = await gemeente.PostAsJsonAsync("/api/v1/signals/batch", new SubmitSignalBatchRequest([.. Enumerable.Repeat(signal, 6)]), Signals.Json);
             var batch = (await response.Content.ReadFromJsonAsync<SubmitSignalBatchResponse>(Signals.Json))!;
             Assert.Equal(6, batch.Accepted);
             permitted.AddRange(batch.Results.SelectMany(r => r.Accepted!.Decisions).Where(d => d.Permitted));
@@ -91,7 +90,7 @@ public sealed class DeliveryBundleTests
     public async Task BundleWithADeliveryThatKeepsFailing_GoesWholeToTheErrorQueue_AfterTheOthersAreAcknowledged_AndReplayHandsOnlyThatOneToTheHandler()
     {
         await using var servers = await RealServers.CreateAsync();
-        var riec = await CommitWithoutPublishingAsync(servers, [.. Repeat(Signals.KvkSignal(Signals.Riec), 5)]);
+        var riec = await CommitWithoutPublishingAsync(servers, [.. Enumerable.Repeat(Signals.KvkSignal(Signals.Riec), 5)]);
         await using var hub = await SweepingHubAsync(servers, riec.Count);
         Assert.Equal(1, (await servers.QueueDepthsAsync())[QueueNames.Deliveries(Signals.Riec)]); // one bundle of five
 
@@ -159,8 +158,6 @@ public sealed class DeliveryBundleTests
     }
 
     private const string Case = "RIEC-2026-0961";
-
-    private static IEnumerable<T> Repeat<T>(T item, int count) => Enumerable.Repeat(item, count);
 
     private static async Task PostCreatedAsync(HttpClient client, string path, object body)
     {
