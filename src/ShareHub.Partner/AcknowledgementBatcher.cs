@@ -9,20 +9,29 @@ namespace ShareHub.Partner;
 /// <summary>
 /// Group commit for acknowledgements: concurrent acknowledgements go to the hub together in one
 /// <c>POST /api/v1/deliveries/acknowledgements</c> instead of one request each. There is no timer and no background
-/// thread, so an idle partner adds no latency: the first waiting caller becomes the sender and sends everything queued
-/// so far (up to <see cref="AcknowledgeDeliveriesRequest.MaxDeliveries"/>); callers that arrive meanwhile queue up and
-/// are sent by the next sender. Each caller completes with its own item's outcome.
+/// thread, so an idle partner adds no latency: a waiting caller becomes a sender and sends everything queued so far (up
+/// to <see cref="AcknowledgeDeliveriesRequest.MaxDeliveries"/>); callers that arrive while
+/// <paramref name="requestsInFlight"/> requests are under way queue up and are sent by the next sender. Each caller
+/// completes with its own item's outcome.
 /// </summary>
 /// <remarks>
-/// A request is sent with the token of its sender's caller's cancellation; the listener gives all its callers the same
-/// token (its stopping token), so a cancelled request cancels only callers that are stopping anyway.
+/// <para>More than one request in flight: the hub commits an acknowledgement in a transaction shared with its other
+/// writes, so behind batch submissions a request takes a few hundred milliseconds on a busy hub, and one request at a
+/// time (at most 500 acknowledgements) capped a partner at about 1,500–2,000 acknowledgements a second while the hub
+/// accepted 5,000 signals a second; the deliveries waiting for their acknowledgement held the partner's prefetch
+/// window, and the rest arrived seconds after the hub accepted them (docs/benchmarks.md, session 25).</para>
+/// <para>A request is sent with the token of its sender's caller's cancellation; the listener gives all its callers the
+/// same token (its stopping token), so a cancelled request cancels only callers that are stopping anyway.</para>
 /// </remarks>
-internal sealed class AcknowledgementBatcher(HubTokenClient tokens, TimeProvider time)
+/// <param name="tokens">The hub client with the partner's access token.</param>
+/// <param name="time">The partner's clock (the acknowledgement's time).</param>
+/// <param name="requestsInFlight">Acknowledgement requests under way at once, at least 1.</param>
+internal sealed class AcknowledgementBatcher(HubTokenClient tokens, TimeProvider time, int requestsInFlight)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     private readonly ConcurrentQueue<Pending> _queue = new();
-    private readonly SemaphoreSlim _sender = new(1, 1);
+    private readonly SemaphoreSlim _sender = new(Math.Max(1, requestsInFlight), Math.Max(1, requestsInFlight));
 
     /// <summary>Set once the hub answered the batch path with 404: a hub from before the batch endpoint.</summary>
     private volatile bool _singleOnly;
@@ -57,7 +66,7 @@ internal sealed class AcknowledgementBatcher(HubTokenClient tokens, TimeProvider
         {
             try
             {
-                // Everything queued before this caller is sent before (or with) its own item.
+                // Send what is queued until this caller's own item is sent (by this sender or by another one).
                 while (!item.Completion.Task.IsCompleted && Drain() is { Count: > 0 } group)
                 {
                     await SendAsync(group, cancellationToken).ConfigureAwait(false);

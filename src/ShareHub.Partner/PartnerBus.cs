@@ -31,11 +31,20 @@ public sealed class PartnerOptions
     /// handled and waiting for the hub to record their acknowledgement. A delivery keeps its place until the hub
     /// committed the acknowledgement (a transaction at the hub, tens to hundreds of milliseconds when the hub is busy
     /// with batch submissions), so this bounds a partner's throughput at about PrefetchCount per acknowledgement round
-    /// trip; the acknowledgements due while one request is under way go together in the next (up to 500). 512: with
-    /// 64 a partner fell behind a hub taking batches of 20 by half a minute (docs/architecture.md). The messages wait
-    /// in your process's memory (about 1 kB each) and are not offered to your other instances meanwhile.
+    /// trip; the acknowledgements due while <see cref="AcknowledgementRequests"/> requests are under way go together in
+    /// the next (up to 500 each). 512: with 64 a partner fell behind a hub taking batches of 20 by half a minute
+    /// (docs/architecture.md). The messages wait in your process's memory (about 1 kB each, a bundle up to 64 kB) and
+    /// are not offered to your other instances meanwhile.
     /// </summary>
     public ushort PrefetchCount { get; set; } = 512;
+
+    /// <summary>
+    /// Acknowledgement requests to the hub under way at once (1–16). Behind batch submissions the hub takes a few
+    /// hundred milliseconds to commit a request's acknowledgements; with one request at a time (up to 500
+    /// acknowledgements each) a partner fell seconds behind a hub accepting 5,000 signals a second (docs/benchmarks.md,
+    /// session 25). An idle partner still sends each acknowledgement at once, alone.
+    /// </summary>
+    public ushort AcknowledgementRequests { get; set; } = 4;
 
     /// <summary>
     /// Calls of your <see cref="IDeliveryHandler"/> at once (it must be thread-safe): the concurrency your code must
@@ -109,7 +118,7 @@ public static class PartnerBus
             var processor = new DeliveryProcessor(options.Organisation, services.GetRequiredService<IDeliveryHandler>(),
                 services.GetRequiredService<IDeliveryInbox>(), loggers.CreateLogger<DeliveryProcessor>());
             _listener = new RabbitMqDeliveryListener(options, processor,
-                RabbitMqDeliveryListener.HttpAcknowledgement(services.GetRequiredService<HubTokenClient>(), time), time,
+                RabbitMqDeliveryListener.HttpAcknowledgement(services.GetRequiredService<HubTokenClient>(), time, options.AcknowledgementRequests), time,
                 loggers.CreateLogger<RabbitMqDeliveryListener>());
             await _listener.StartAsync(cancellationToken).ConfigureAwait(false);
         }

@@ -57,11 +57,16 @@ public sealed class RabbitMqDeliveryListener : IAsyncDisposable
     /// <c>POST /api/v1/deliveries/{id}/acknowledgement</c>. Create it once per token client and reuse it: each returned function groups only its
     /// own calls.
     /// </summary>
-    public static Func<Guid, CancellationToken, Task> HttpAcknowledgement(HubTokenClient tokens, TimeProvider time)
+    /// <param name="tokens">The hub client with the partner's access token.</param>
+    /// <param name="time">The partner's clock: when a delivery was processed.</param>
+    /// <param name="requestsInFlight">Requests under way at once (<see cref="PartnerOptions.AcknowledgementRequests"/>, 1–16).</param>
+    public static Func<Guid, CancellationToken, Task> HttpAcknowledgement(HubTokenClient tokens, TimeProvider time, int requestsInFlight = 4)
     {
         ArgumentNullException.ThrowIfNull(tokens);
         ArgumentNullException.ThrowIfNull(time);
-        return new AcknowledgementBatcher(tokens, time).AcknowledgeAsync;
+        ArgumentOutOfRangeException.ThrowIfLessThan(requestsInFlight, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(requestsInFlight, 16);
+        return new AcknowledgementBatcher(tokens, time, requestsInFlight).AcknowledgeAsync;
     }
 
     /// <summary>Connects and starts consuming. Throws (ACCESS_REFUSED, 403) when the user may not read the queue.</summary>

@@ -192,7 +192,7 @@ public sealed class AcknowledgementBatchTests
         using var requests = new AcknowledgementRequests();
         using var tokens = await hub.Factory.RegisterTestClientAsync("sdk-riec", Signals.Riec, [HubScopes.PartnerSystemRole], handlers: requests);
         await tokens.GetAccessTokenAsync(); // the token request is not what this test counts
-        var acknowledge = RabbitMqDeliveryListener.HttpAcknowledgement(tokens, TimeProvider.System);
+        var acknowledge = RabbitMqDeliveryListener.HttpAcknowledgement(tokens, TimeProvider.System, requestsInFlight: 1);
 
         // The first caller's request is held at the HTTP boundary until every caller has called: they all queue behind it.
         Guid[] ids = [own[0], foreign, .. own.Skip(1).Take(5), unknown, .. own.Skip(6)];
@@ -220,6 +220,39 @@ public sealed class AcknowledgementBatchTests
         // Acknowledged already counts as success; an idle caller is sent at once, alone.
         await acknowledge(own[3], CancellationToken.None);
         Assert.Equal(3, requests.Count);
+    }
+
+    [Fact]
+    public async Task Sdk_SendsUpToItsRequestsInFlightAtOnce_AndTheCallersQueuedMeanwhileTogetherAfterwards()
+    {
+        await using var hub = new ComponentHub(NoDispatch);
+        var own = new List<Guid>();
+        for (var i = 0; i < 10; i++)
+        {
+            own.Add(await SubmitAsync(hub));
+        }
+
+        using var requests = new AcknowledgementRequests(held: 2);
+        using var tokens = await hub.Factory.RegisterTestClientAsync("sdk-riec-parallel", Signals.Riec, [HubScopes.PartnerSystemRole], handlers: requests);
+        await tokens.GetAccessTokenAsync();
+        var acknowledge = RabbitMqDeliveryListener.HttpAcknowledgement(tokens, TimeProvider.System, requestsInFlight: 2);
+
+        // The first two callers each send a request of their own, and both are held: the hub has seen neither. The
+        // other eight queue, since both requests are under way.
+        var first = new[] { acknowledge(own[0], CancellationToken.None), acknowledge(own[1], CancellationToken.None) };
+        await requests.HeldAsync.WaitAsync(TimeSpan.FromSeconds(10));
+        var rest = own.Skip(2).Select(id => acknowledge(id, CancellationToken.None)).ToList();
+        Assert.Equal(2, requests.Count);
+        Assert.All(rest, call => Assert.False(call.IsCompleted));
+
+        requests.Release();
+        await Task.WhenAll([.. first, .. rest]);
+
+        // 2 held, then the eight queued callers in one or two requests (whichever sender drains first takes them all).
+        Assert.InRange(requests.Count, 3, 4);
+        var rows = await hub.Factory.WithDbAsync(db => db.Acknowledgements.Select(a => a.DeliveryId).ToListAsync());
+        Assert.Equal(own.Order(), rows.Order());
+        Assert.Throws<ArgumentOutOfRangeException>(() => RabbitMqDeliveryListener.HttpAcknowledgement(tokens, TimeProvider.System, requestsInFlight: 0));
     }
 
     [Fact]
@@ -358,19 +391,29 @@ public sealed class AcknowledgementBatchTests
     /// <summary>
     /// Counts acknowledgement requests at the HTTP boundary and holds the first one until <see cref="Release"/>.
     /// </summary>
-    private sealed class AcknowledgementRequests : DelegatingHandler
+    /// <summary>Counts acknowledgement requests and holds the first <paramref name="held"/> of them until <see cref="Release"/>.</summary>
+    private sealed class AcknowledgementRequests(int held = 1) : DelegatingHandler
     {
         private readonly TaskCompletionSource _gate = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _allHeld = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private int _count;
 
         public int Count => Volatile.Read(ref _count);
+
+        /// <summary>Completes once the held requests are all waiting.</summary>
+        public Task HeldAsync => _allHeld.Task;
 
         public void Release() => _gate.TrySetResult();
 
         protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
-            if (request.RequestUri?.AbsolutePath == HubApi.AcknowledgementsPath && Interlocked.Increment(ref _count) == 1)
+            if (request.RequestUri?.AbsolutePath == HubApi.AcknowledgementsPath && Interlocked.Increment(ref _count) is var number && number <= held)
             {
+                if (number == held)
+                {
+                    _allHeld.TrySetResult();
+                }
+
                 await _gate.Task.WaitAsync(cancellationToken);
             }
 
