@@ -56,7 +56,9 @@ internal static class SignalBatchApi
                 $"The Idempotency-Key header of a batch must be 1–{Idempotency.MaxBatchKeyLength} printable ASCII characters.");
         }
 
-        var hashes = items.Select(i => i is null ? string.Empty : Idempotency.HashOf(i)).ToArray();
+        // The request hashes matter only with a key (a retry must be the same batch); each costs a serialisation and a
+        // SHA-256, so a batch without a key is not hashed.
+        string[] hashes = idempotencyKey is null ? [] : [.. items.Select(i => i is null ? string.Empty : Idempotency.HashOf(i))];
         if (idempotencyKey is not null
             && await Idempotency.FindBatchAsync(db, provider, idempotencyKey, cancellationToken).ConfigureAwait(false) is { Count: > 0 } earlier)
         {
