@@ -50,6 +50,7 @@ public static class BrokerExtensions
         services.AddScoped<Cases.CaseWorkflow>();
         services.AddSingleton<GroupCommitWriter>();
         services.AddSingleton<PostgresGroupWrite>();
+        services.AddSingleton<PublishedDeliveries>();
         services.AddSingleton<OutboxDispatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<OutboxDispatcher>());
 

@@ -73,6 +73,7 @@ public static class DeliveriesApi
         ClaimsPrincipal user,
         HubDbContext db,
         GroupCommitWriter writer,
+        PublishedDeliveries published,
         TimeProvider time,
         ILogger<AcknowledgementRecorder> logger,
         CancellationToken cancellationToken)
@@ -91,7 +92,7 @@ public static class DeliveriesApi
         var claims = request.Deliveries!.DistinctBy(d => d.DeliveryId)
             .Select(d => new AcknowledgementClaim(d.DeliveryId, organisation, actor, d.AcknowledgedAt ?? now))
             .ToList();
-        var outcomes = await new AcknowledgementRecorder(db, writer, time, logger, namesOtherRecipient: false)
+        var outcomes = await new AcknowledgementRecorder(db, writer, published, time, logger, namesOtherRecipient: false)
             .RecordAsync(claims, cancellationToken).ConfigureAwait(false);
         var byDelivery = claims.Select((c, i) => (c.DeliveryId, Outcome: outcomes[i])).ToDictionary(c => c.DeliveryId, c => c.Outcome);
         return TypedResults.Ok(new AcknowledgeDeliveriesResponse(

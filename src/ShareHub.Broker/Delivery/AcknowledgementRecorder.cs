@@ -19,7 +19,8 @@ internal sealed record AcknowledgementClaim(Guid DeliveryId, string Recipient, s
 /// <summary>
 /// Records recipients' acknowledgements, once per delivery, for both paths that take them: the bus consumer
 /// (<see cref="DeliveryAcknowledgedConsumer"/>) and the batch endpoint (<c>POST /api/v1/deliveries/acknowledgements</c>).
-/// One query for the deliveries and their earlier acknowledgements and ONE unit of the group commit
+/// One query for the deliveries and their earlier acknowledgements — none for deliveries this instance published and
+/// has not seen acknowledged (<see cref="PublishedDeliveries"/>) — and ONE unit of the group commit
 /// (<see cref="GroupCommitWriter"/>: one transaction, one chain-head lock, shared with concurrent writes) for all the
 /// rows and audit entries: an <c>acknowledged</c> entry (SH-D0001) and an <see cref="Acknowledgement"/> row per
 /// delivery of the claimant's own, a <c>rejected</c> entry (SH-D0002) and no row for an unknown delivery or another
@@ -27,6 +28,7 @@ internal sealed record AcknowledgementClaim(Guid DeliveryId, string Recipient, s
 /// </summary>
 /// <param name="db">The scope's context, for the lookups.</param>
 /// <param name="writer">Commits the rows and audit entries.</param>
+/// <param name="published">This instance's published deliveries that need no lookup.</param>
 /// <param name="time">The hub's clock (ReceivedAt, audit time, default AcknowledgedAt).</param>
 /// <param name="logger">Debug notes about absorbed duplicates.</param>
 /// <param name="namesOtherRecipient">
@@ -34,7 +36,7 @@ internal sealed record AcknowledgementClaim(Guid DeliveryId, string Recipient, s
 /// (partners cannot publish on it), so its rejections may say; a rejection of an API caller says only "another
 /// organisation", as the caller's privacy officer reads its organisation's audit entries.
 /// </param>
-internal sealed class AcknowledgementRecorder(HubDbContext db, GroupCommitWriter writer, TimeProvider time, ILogger logger, bool namesOtherRecipient)
+internal sealed class AcknowledgementRecorder(HubDbContext db, GroupCommitWriter writer, PublishedDeliveries published, TimeProvider time, ILogger logger, bool namesOtherRecipient)
 {
     /// <summary>
     /// Records <paramref name="claims"/> and returns one outcome per claim, in order. Committed when it returns. A
@@ -44,16 +46,32 @@ internal sealed class AcknowledgementRecorder(HubDbContext db, GroupCommitWriter
     /// </summary>
     public async Task<IReadOnlyList<AcknowledgementOutcome>> RecordAsync(IReadOnlyList<AcknowledgementClaim> claims, CancellationToken cancellationToken)
     {
-        var ids = claims.Select(a => a.DeliveryId).Distinct().ToList();
-        var found = await Lookup(db)(db, ids).ToListAsync(cancellationToken).ConfigureAwait(false);
-        var deliveries = new Dictionary<Guid, AcknowledgedDelivery>(found.Count);
-        var recorded = new HashSet<Guid>();
-        foreach (var (delivery, isRecorded) in found)
+        // Deliveries this instance published and nobody acknowledged here yet need no lookup (PublishedDeliveries); the
+        // others — duplicates, another instance's, anything forgotten — are read with their earlier acknowledgement.
+        var deliveries = new Dictionary<Guid, AcknowledgedDelivery>(claims.Count);
+        var lookup = new List<Guid>();
+        foreach (var id in claims.Select(a => a.DeliveryId).Distinct())
         {
-            deliveries.Add(delivery.DeliveryId, delivery);
-            if (isRecorded)
+            if (published.TryTake(id, out var delivery))
             {
-                recorded.Add(delivery.DeliveryId);
+                deliveries.Add(id, delivery);
+            }
+            else
+            {
+                lookup.Add(id);
+            }
+        }
+
+        var recorded = new HashSet<Guid>();
+        if (lookup.Count > 0)
+        {
+            foreach (var (delivery, isRecorded) in await Lookup(db)(db, lookup).ToListAsync(cancellationToken).ConfigureAwait(false))
+            {
+                deliveries.Add(delivery.DeliveryId, delivery);
+                if (isRecorded)
+                {
+                    recorded.Add(delivery.DeliveryId);
+                }
             }
         }
 

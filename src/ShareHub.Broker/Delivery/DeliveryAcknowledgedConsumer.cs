@@ -13,10 +13,10 @@ namespace ShareHub.Broker.Delivery;
 /// writes (<see cref="GroupCommitWriter"/>) — for all their audit entries. The queue's messages are acknowledged to RabbitMQ only after that commit, so a crash loses nothing (the
 /// batch is redelivered and its duplicates absorbed).
 /// </summary>
-public sealed class DeliveryAcknowledgedConsumer(HubDbContext db, GroupCommitWriter writer, TimeProvider time, ILogger<DeliveryAcknowledgedConsumer> logger) : IConsumer<Batch<DeliveryAcknowledged>>
+public sealed class DeliveryAcknowledgedConsumer(HubDbContext db, GroupCommitWriter writer, PublishedDeliveries published, TimeProvider time, ILogger<DeliveryAcknowledgedConsumer> logger) : IConsumer<Batch<DeliveryAcknowledged>>
 {
     // The bus is the hub's own (partners cannot publish): a rejection may name the delivery's real recipient.
-    private readonly AcknowledgementRecorder _recorder = new(db, writer, time, logger, namesOtherRecipient: true);
+    private readonly AcknowledgementRecorder _recorder = new(db, writer, published, time, logger, namesOtherRecipient: true);
 
     /// <inheritdoc />
     public Task Consume(ConsumeContext<Batch<DeliveryAcknowledged>> context)

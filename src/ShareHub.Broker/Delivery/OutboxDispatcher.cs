@@ -31,6 +31,7 @@ public sealed class OutboxDispatcher(
     IServiceScopeFactory scopes,
     IBus bus,
     GroupCommitWriter writer,
+    PublishedDeliveries publishedDeliveries,
     TimeProvider time,
     IOptions<ShareHubOptions> options,
     ILogger<OutboxDispatcher> logger) : BackgroundService
@@ -149,6 +150,8 @@ public sealed class OutboxDispatcher(
                     continue;
                 }
 
+                // Kept for their acknowledgements before the send, so no acknowledgement can come first.
+                publishedDeliveries.Add(batch);
                 // The send gives up before the sweep could claim the row: at most one path publishes it.
                 var outcomes = await PublishAsync(batch, SweepAfter / 2, stoppingToken).ConfigureAwait(false);
                 var published = batch.Where((_, i) => outcomes[i] is null).ToList();
@@ -289,6 +292,7 @@ public sealed class OutboxDispatcher(
         await db.AuditEntries.Where(a => auditIds.Contains(a.Id)).LoadAsync(cancellationToken).ConfigureAwait(false);
 
         // Publish concurrently: each send waits for the broker's publisher confirm (durable, persistent message).
+        publishedDeliveries.Add(pending);
         var outcomes = await PublishAsync(pending, SweepSendTimeout, cancellationToken).ConfigureAwait(false);
 
         var now = time.GetUtcNow();
