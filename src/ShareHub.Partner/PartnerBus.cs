@@ -44,7 +44,10 @@ public sealed class PartnerOptions
     /// acknowledgements each) a partner fell seconds behind a hub accepting 5,000 signals a second (docs/benchmarks.md,
     /// session 25). An idle partner still sends each acknowledgement at once, alone.
     /// </summary>
-    public ushort AcknowledgementRequests { get; set; } = 4;
+    public ushort AcknowledgementRequests { get; set; } = DefaultAcknowledgementRequests;
+
+    /// <summary>The default of <see cref="AcknowledgementRequests"/>.</summary>
+    internal const ushort DefaultAcknowledgementRequests = 4;
 
     /// <summary>
     /// Calls of your <see cref="IDeliveryHandler"/> at once (it must be thread-safe): the concurrency your code must

@@ -60,7 +60,7 @@ public sealed class RabbitMqDeliveryListener : IAsyncDisposable
     /// <param name="tokens">The hub client with the partner's access token.</param>
     /// <param name="time">The partner's clock: when a delivery was processed.</param>
     /// <param name="requestsInFlight">Requests under way at once (<see cref="PartnerOptions.AcknowledgementRequests"/>, 1–16).</param>
-    public static Func<Guid, CancellationToken, Task> HttpAcknowledgement(HubTokenClient tokens, TimeProvider time, int requestsInFlight = 4)
+    public static Func<Guid, CancellationToken, Task> HttpAcknowledgement(HubTokenClient tokens, TimeProvider time, int requestsInFlight = PartnerOptions.DefaultAcknowledgementRequests)
     {
         ArgumentNullException.ThrowIfNull(tokens);
         ArgumentNullException.ThrowIfNull(time);
